@@ -1,0 +1,289 @@
+//! Number grammar of the DogStatsD protocol, matching Go's `strconv`.
+//!
+//! The Agent parses values and sample rates with `strconv.ParseFloat(s, 64)` and timestamps with
+//! `strconv.ParseInt(s, 10, 64)`. This module reproduces those grammars for decimal input:
+//!
+//! * optional `+`/`-`, digits with an optional `.` and fraction, optional `e`/`E` exponent;
+//! * `_` between two digits (Go's digit separator, e.g. `1_000.5`);
+//! * `inf`, `infinity` (any case, optional sign) and `nan` (any case, **no** sign);
+//! * a finite literal whose value overflows `f64` (`1e400`) is an error, as Go returns `ErrRange`.
+//!
+//! Divergence: Go also accepts hexadecimal floats (`0x1p3`); dogpipe rejects them.
+
+/// Why a number did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberError {
+    /// Not in the grammar.
+    Syntax,
+    /// In the grammar but outside the type's range.
+    Range,
+}
+
+/// Powers of ten that are exact in an `f64`, for the Clinger fast path.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Parses a float with Go `ParseFloat` semantics (decimal forms, see the module docs).
+pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, NumberError> {
+    if let Some(v) = fast_decimal(s) {
+        return Ok(v);
+    }
+    parse_f64_slow(s)
+}
+
+/// Exact conversion of short decimals: at most 15 significant digits and a power of ten that is
+/// exact in `f64` make `m * 10^e` or `m / 10^e` a single correctly rounded operation.
+#[inline]
+fn fast_decimal(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.first()? {
+        b'-' => (true, s.get(1..)?),
+        b'+' => (false, s.get(1..)?),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut seen_digit = false;
+    let mut fraction_digits: Option<usize> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                seen_digit = true;
+                if let Some(n) = fraction_digits.as_mut() {
+                    *n += 1;
+                }
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
+            _ => return None,
+        }
+    }
+    if !seen_digit || mantissa > (1 << 53) {
+        return None;
+    }
+    // `digits.len() <= 16` bounds the fraction length well inside the table.
+    let scale = *EXACT_POWERS_OF_TEN.get(fraction_digits.unwrap_or(0))?;
+    let magnitude = mantissa as f64 / scale;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+#[cold]
+fn parse_f64_slow(s: &[u8]) -> Result<f64, NumberError> {
+    if let Some(v) = special(s) {
+        return Ok(v);
+    }
+    if !is_decimal_float(s) {
+        return Err(NumberError::Syntax);
+    }
+    let value = if s.contains(&b'_') {
+        let cleaned: Vec<u8> = s.iter().copied().filter(|&b| b != b'_').collect();
+        std_parse(&cleaned)?
+    } else {
+        std_parse(s)?
+    };
+    if value.is_infinite() {
+        // A finite literal that rounds to infinity: Go's ErrRange.
+        return Err(NumberError::Range);
+    }
+    Ok(value)
+}
+
+fn std_parse(s: &[u8]) -> Result<f64, NumberError> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .ok_or(NumberError::Syntax)
+}
+
+/// `inf`/`infinity` with an optional sign, `nan` without one; ASCII case-insensitive.
+fn special(s: &[u8]) -> Option<f64> {
+    let (sign, rest) = match s.first()? {
+        b'-' => (-1.0, s.get(1..)?),
+        b'+' => (1.0, s.get(1..)?),
+        _ => (1.0, s),
+    };
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        return Some(sign * f64::INFINITY);
+    }
+    if rest.len() == s.len() && s.eq_ignore_ascii_case(b"nan") {
+        return Some(f64::NAN);
+    }
+    None
+}
+
+/// `[+-] digits [. digits] [(e|E) [+-] digits]` with at least one mantissa digit, where `_` may
+/// stand only between two digits.
+fn is_decimal_float(s: &[u8]) -> bool {
+    let mut i = 0;
+    if matches!(s.first(), Some(b'+' | b'-')) {
+        i = 1;
+    }
+    let (int_digits, next) = digit_run(s, i);
+    i = next;
+    let mut frac_digits = 0;
+    if s.get(i) == Some(&b'.') {
+        let (n, next) = digit_run(s, i + 1);
+        frac_digits = n;
+        i = next;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return false;
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let (n, next) = digit_run(s, i);
+        if n == 0 {
+            return false;
+        }
+        i = next;
+    }
+    i == s.len()
+}
+
+/// Length in digits of the run of digits (with single `_` separators between digits) at `start`,
+/// and the index after it. A `_` not followed by a digit ends the run before the `_`.
+fn digit_run(s: &[u8], start: usize) -> (usize, usize) {
+    let mut i = start;
+    let mut digits = 0;
+    while let Some(&b) = s.get(i) {
+        if b.is_ascii_digit() {
+            digits += 1;
+            i += 1;
+        } else if b == b'_' && digits > 0 && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    (digits, i)
+}
+
+/// Parses an `i64` with Go `ParseInt(s, 10, 64)` semantics: optional sign, ASCII digits only.
+pub(crate) fn parse_i64(s: &[u8]) -> Result<i64, NumberError> {
+    let (negative, digits) = match s.first() {
+        Some(b'-') => (true, s.get(1..).unwrap_or_default()),
+        Some(b'+') => (false, s.get(1..).unwrap_or_default()),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(NumberError::Syntax);
+    }
+    let mut value: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(NumberError::Syntax);
+        }
+        let d = i64::from(b - b'0');
+        value = value
+            .checked_mul(10)
+            .and_then(|v| {
+                if negative {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
+            .ok_or(NumberError::Range)?;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(s: &str) -> Result<f64, NumberError> {
+        parse_f64(s.as_bytes())
+    }
+
+    #[test]
+    fn parses_the_decimal_forms_go_accepts() {
+        assert_eq!(f("1"), Ok(1.0));
+        assert_eq!(f("+4"), Ok(4.0));
+        assert_eq!(f("-10"), Ok(-10.0));
+        assert_eq!(f(".5"), Ok(0.5));
+        assert_eq!(f("5."), Ok(5.0));
+        assert_eq!(f("1e3"), Ok(1000.0));
+        assert_eq!(f("1E-3"), Ok(0.001));
+        assert_eq!(f("2.39"), Ok(2.39));
+        assert_eq!(f("0.1"), Ok(0.1));
+        assert_eq!(f("1e-400"), Ok(0.0));
+        assert_eq!(
+            f("123456789012345678901234567890"),
+            Ok(1.2345678901234568e29)
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_std_on_short_decimals() {
+        for s in [
+            "0.3",
+            "9007199254740993",
+            "123.456",
+            "0.000001",
+            "99999.99999",
+            "-0.5",
+            "1.",
+        ] {
+            let expected: f64 = s.parse().unwrap();
+            assert_eq!(f(s), Ok(expected), "{s}");
+        }
+    }
+
+    #[test]
+    fn accepts_underscores_between_digits_only() {
+        assert_eq!(f("1_000"), Ok(1000.0));
+        assert_eq!(f("1_23.50_0_0e+1_2"), Ok(1.235e14));
+        for bad in ["_1", "1_", "1__0", "1_.5", "1._5", "1e_5", "1e5_", "-_1"] {
+            assert_eq!(f(bad), Err(NumberError::Syntax), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accepts_go_special_values() {
+        for s in ["inf", "Inf", "+Inf", "INFINITY", "infinity", "+infinity"] {
+            assert_eq!(f(s), Ok(f64::INFINITY), "{s}");
+        }
+        assert_eq!(f("-Inf"), Ok(f64::NEG_INFINITY));
+        assert_eq!(f("-infinity"), Ok(f64::NEG_INFINITY));
+        assert!(f("NaN").unwrap().is_nan());
+        assert!(f("nan").unwrap().is_nan());
+    }
+
+    #[test]
+    fn rejects_what_go_rejects() {
+        for s in [
+            "", "+", "-", ".", "e5", "1e", "1e+", "abc", " 1", "1 ", "1x", "1.1.", "+nan", "-NaN",
+            "infin", "in", "0x1p3", "--1", "1,5",
+        ] {
+            assert_eq!(f(s), Err(NumberError::Syntax), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_overflow_as_a_range_error() {
+        assert_eq!(f("1e400"), Err(NumberError::Range));
+        assert_eq!(f("-1e400"), Err(NumberError::Range));
+        assert_eq!(f("1.8e308"), Err(NumberError::Range));
+        assert_eq!(f("1.7976931348623157e308"), Ok(f64::MAX));
+    }
+
+    #[test]
+    fn parses_integers_like_go_parse_int() {
+        assert_eq!(parse_i64(b"1657100430"), Ok(1_657_100_430));
+        assert_eq!(parse_i64(b"+12"), Ok(12));
+        assert_eq!(parse_i64(b"-12"), Ok(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), Err(NumberError::Range));
+        for s in ["", "+", "-", "1_0", "ABCD", "1.0", " 1"] {
+            assert_eq!(parse_i64(s.as_bytes()), Err(NumberError::Syntax), "{s:?}");
+        }
+    }
+}
