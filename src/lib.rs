@@ -50,7 +50,12 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod aggregate;
 mod dogstatsd;
+
+pub use aggregate::{
+    EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
+};
 
 pub use dogstatsd::{
     AlertType, Cardinality, Event, Lines, Message, MessageKind, Messages, Metric, MetricType,
