@@ -222,7 +222,11 @@ pub fn fields(message: &Message<'_>) -> Fields {
 }
 
 fn canonical_bits(v: f64) -> u64 {
-    if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() }
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        v.to_bits()
+    }
 }
 
 /// Renders `message` back to the wire format from its fields (not by copying its line).
