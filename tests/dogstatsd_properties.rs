@@ -1217,9 +1217,47 @@ enum Edit {
     Insert(usize, &'static str),
     /// Replace the n-th field after a `|` by a snippet.
     ReplaceField(usize, &'static str),
+    /// Replace what lies between the first `:` and the next `|` of the n-th line (a metric's
+    /// values, an event's title) by a snippet.
+    ReplaceValues(usize, &'static str),
+    /// Remove what precedes the first `:` of the n-th line (a metric's name, an event header).
+    DropName(usize),
+    /// Put a snippet in front of the n-th line (another kind's prefix, a bad event header).
+    Prefix(usize, &'static str),
     /// Cut the packet at a character position.
     Truncate(usize),
 }
+
+const VALUE_SNIPPETS: &[&str] = &[
+    "",
+    ":",
+    "::",
+    "1e400",
+    "-1e400",
+    "1:1e400",
+    "1e308:1e309",
+    "0x1p3",
+    "1_0",
+    "1__0",
+    "_1",
+    "+nan",
+    "-NaN",
+    "NaN",
+    "+Inf",
+    "infinity",
+    "infinit",
+    " 1",
+    "1 ",
+    "abc",
+    "1.5e",
+    ".",
+    "-.5",
+    "1.e5",
+    "1e-400",
+    "0,5",
+    "1::2",
+    "12345678901234567890",
+];
 
 const SNIPPETS: &[&str] = &[
     "|",
@@ -1283,7 +1321,35 @@ fn edit() -> impl Strategy<Value = Edit> {
         (any::<usize>(), snippet.clone()).prop_map(|(i, s)| Edit::Insert(i, s)),
         (0usize..10, snippet).prop_map(|(i, s)| Edit::ReplaceField(i, s)),
         any::<usize>().prop_map(Edit::Truncate),
+        (0usize..4, select(VALUE_SNIPPETS.to_vec())).prop_map(|(n, s)| Edit::ReplaceValues(n, s)),
+        (0usize..4).prop_map(Edit::DropName),
+        (
+            0usize..4,
+            select(vec![
+                "_e{0,1}:",
+                "_e{1,0}:",
+                "_e{-1,2}:",
+                "_e{2,1}",
+                "_e{",
+                "_sc|",
+                "_sc",
+                ":"
+            ])
+        )
+            .prop_map(|(n, s)| Edit::Prefix(n, s)),
     ]
+}
+
+/// The byte range of the n-th line of `s` (without its `\n`).
+fn line_range(s: &str, n: usize) -> Option<(usize, usize)> {
+    let mut start = 0;
+    for (i, line) in s.split('\n').enumerate() {
+        if i == n {
+            return Some((start, start + line.len()));
+        }
+        start += line.len() + 1;
+    }
+    None
 }
 
 fn char_position(s: &str, i: usize) -> usize {
@@ -1317,6 +1383,28 @@ fn apply_edit(s: &mut String, e: &Edit) {
         Edit::Truncate(i) => {
             let at = char_position(s, i);
             s.truncate(at);
+        }
+        Edit::ReplaceValues(n, snippet) => {
+            if let Some((start, end)) = line_range(s, n) {
+                let line = &s[start..end];
+                if let Some(colon) = line.find(':') {
+                    let from = start + colon + 1;
+                    let to = line[colon..].find('|').map_or(end, |j| start + colon + j);
+                    s.replace_range(from..to, snippet);
+                }
+            }
+        }
+        Edit::Prefix(n, snippet) => {
+            if let Some((start, _)) = line_range(s, n) {
+                s.insert_str(start, snippet);
+            }
+        }
+        Edit::DropName(n) => {
+            if let Some((start, end)) = line_range(s, n) {
+                if let Some(colon) = s[start..end].find(':') {
+                    s.replace_range(start..start + colon, "");
+                }
+            }
         }
     }
 }
