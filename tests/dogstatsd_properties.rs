@@ -841,7 +841,7 @@ fn naive_lines(packet: &[u8]) -> Vec<&[u8]> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn property_test_arbitrary_bytes_never_panic(
@@ -1423,7 +1423,7 @@ fn near_miss_packet() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn property_test_agrees_with_naive_reference(

@@ -5,13 +5,14 @@ use dogpipe::{Message, Origin, ParserConfig, Tags};
 use std::fmt::Write as _;
 
 /// Reads every accessor of `message`, so that a bad span or a panicking lazy decoder shows up.
-/// Returns a number that depends on everything read, so nothing is optimised away.
+/// Returns a number that depends on everything read (wrapping sums), so nothing is optimised
+/// away.
 pub fn consume(message: &Message<'_>) -> u64 {
     let mut acc = message.line().len() as u64;
     acc ^= message.kind() as u64;
     match message {
         Message::Metric(m) => {
-            acc += m.name().len() as u64 + m.raw_values().len() as u64;
+            acc = acc.wrapping_add(m.name().len() as u64 + m.raw_values().len() as u64);
             let values = m.values();
             let expected = values.len();
             let mut n = 0;
@@ -21,36 +22,38 @@ pub fn consume(message: &Message<'_>) -> u64 {
             }
             assert!(n == expected || m.set_member().is_some());
             if let Some(member) = m.set_member() {
-                acc += member.len() as u64;
+                acc = acc.wrapping_add(member.len() as u64);
             }
             acc = acc.wrapping_add(m.value_count() as u64);
             acc = acc.wrapping_add(m.sample_rate().to_bits());
-            acc += consume_tags(m.tags(), m.tag_count());
+            acc = acc.wrapping_add(consume_tags(m.tags(), m.tag_count()));
             acc = acc.wrapping_add(m.timestamp().unwrap_or(0) as u64);
-            acc += consume_origin(&m.origin());
+            acc = acc.wrapping_add(consume_origin(&m.origin()));
         }
         Message::Event(e) => {
-            acc += e.title().len() as u64 + e.text().len() as u64;
-            acc += e.title_raw().len() as u64 + e.text_raw().len() as u64;
+            acc = acc.wrapping_add(e.title().len() as u64 + e.text().len() as u64);
+            acc = acc.wrapping_add(e.title_raw().len() as u64 + e.text_raw().len() as u64);
             acc = acc.wrapping_add(e.timestamp().unwrap_or(0) as u64);
             for field in [e.hostname(), e.aggregation_key(), e.source_type_name()] {
-                acc += field.map_or(0, <[u8]>::len) as u64;
+                acc = acc.wrapping_add(field.map_or(0, <[u8]>::len) as u64);
             }
-            acc += e.priority().as_str().len() as u64 + e.alert_type().as_str().len() as u64;
+            acc = acc.wrapping_add(
+                e.priority().as_str().len() as u64 + e.alert_type().as_str().len() as u64,
+            );
             let tags = e.tags();
             let count = tags.len();
-            acc += consume_tags(tags, count);
-            acc += consume_origin(&e.origin());
+            acc = acc.wrapping_add(consume_tags(tags, count));
+            acc = acc.wrapping_add(consume_origin(&e.origin()));
         }
         Message::ServiceCheck(sc) => {
-            acc += sc.name().len() as u64 + u64::from(sc.status().as_u8());
+            acc = acc.wrapping_add(sc.name().len() as u64 + u64::from(sc.status().as_u8()));
             acc = acc.wrapping_add(sc.timestamp().unwrap_or(0) as u64);
-            acc += sc.hostname().map_or(0, <[u8]>::len) as u64;
-            acc += sc.message().map_or(0, <[u8]>::len) as u64;
+            acc = acc.wrapping_add(sc.hostname().map_or(0, <[u8]>::len) as u64);
+            acc = acc.wrapping_add(sc.message().map_or(0, <[u8]>::len) as u64);
             let tags = sc.tags();
             let count = tags.len();
-            acc += consume_tags(tags, count);
-            acc += consume_origin(&sc.origin());
+            acc = acc.wrapping_add(consume_tags(tags, count));
+            acc = acc.wrapping_add(consume_origin(&sc.origin()));
         }
     }
     acc
@@ -60,7 +63,7 @@ fn consume_tags(tags: Tags<'_>, count: usize) -> u64 {
     let mut n = 0;
     let mut acc = tags.as_bytes().len() as u64;
     for tag in tags {
-        acc += tag.len() as u64;
+        acc = acc.wrapping_add(tag.len() as u64);
         n += 1;
     }
     assert_eq!(n, count, "tag iterator length differs from the tag count");
@@ -77,11 +80,11 @@ fn consume_origin(o: &Origin<'_>) -> u64 {
         o.external_container_name(),
         o.external_pod_uid(),
     ] {
-        acc += raw.map_or(0, <[u8]>::len) as u64;
+        acc = acc.wrapping_add(raw.map_or(0, <[u8]>::len) as u64);
     }
-    acc += o.cgroup_inode().unwrap_or(0);
-    acc += u64::from(o.external_init().unwrap_or(false));
-    acc += o.cardinality().map_or(0, |c| c as u64);
+    acc = acc.wrapping_add(o.cgroup_inode().unwrap_or(0));
+    acc = acc.wrapping_add(u64::from(o.external_init().unwrap_or(false)));
+    acc = acc.wrapping_add(o.cardinality().map_or(0, |c| c as u64));
     acc
 }
 
