@@ -478,6 +478,16 @@ fn value() -> impl Strategy<Value = (String, f64)> {
             let v = s.parse().unwrap();
             (s, v)
         }),
+        // Up to 17 digits with a dot anywhere: both sides of the parser's short-decimal fast
+        // path, checked against std's correctly rounded conversion.
+        2 => ("[0-9]{1,17}", any::<usize>(), select(vec!["", "-", "+"])).prop_map(
+            |(digits, dot, sign)| {
+                let at = dot % (digits.len() + 1);
+                let s = format!("{sign}{}.{}", &digits[..at], &digits[at..]);
+                let v = s.parse().unwrap();
+                (s, v)
+            }
+        ),
         2 => finite_f64().prop_map(|v| (format!("{v:?}"), v)),
         1 => finite_f64().prop_map(|v| (format!("{v:e}"), v)),
         1 => finite_f64().prop_map(|v| (format!("{:E}", v), v)),
