@@ -8,8 +8,8 @@
 //!   algorithm text (§1.2–§1.4, decision table §2.2), on valid messages and near misses.
 
 use dogpipe::{
-    AlertType, Cardinality, Message, MessageKind, MetricType, Origin, ParseErrorKind, ParserConfig,
-    Priority, parse_message, parse_packet,
+    AlertType, Cardinality, Message, MessageKind, MetricType, Origin, OwnedMessage, ParseErrorKind,
+    ParserConfig, Priority, parse_message, parse_packet,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -870,11 +870,21 @@ proptest! {
                     if let Message::Event(e) = &message {
                         let _ = (e.title_raw(), e.text_raw());
                     }
-                    let owned = message.to_owned_message();
-                    prop_assert_eq!(
-                        format!("{:?}", observe(&owned.message())),
-                        format!("{:?}", observe(&message))
-                    );
+                    // The owned forms re-bind the same layout: copied, shared, or parsed
+                    // from `Bytes`.
+                    let seen = format!("{:?}", observe(&message));
+                    let shared_packet = bytes::Bytes::copy_from_slice(&packet);
+                    let reparsed = parse_packet(&shared_packet, &config)
+                        .flatten()
+                        .find(|m| m.line() == message.line())
+                        .map(|m| m.share(&shared_packet));
+                    let from_bytes =
+                        OwnedMessage::parse(bytes::Bytes::copy_from_slice(line), &config);
+                    for owned in [Some(message.to_owned_message()), reparsed, from_bytes.ok()] {
+                        let owned = owned.expect("the owned form parses too");
+                        prop_assert_eq!(&format!("{:?}", observe(&owned.message())), &seen);
+                        prop_assert_eq!(owned.line().as_ref(), *line);
+                    }
                     prop_assert!(line.len() <= config.max_message_bytes() as usize);
                     let tags = tags_of(&message);
                     prop_assert!(tags.len() <= config.max_tags() as usize);
@@ -884,6 +894,9 @@ proptest! {
                 }
                 Err(e) => {
                     prop_assert_eq!(e.message_kind(), MessageKind::of(line));
+                    let from_bytes =
+                        OwnedMessage::parse(bytes::Bytes::copy_from_slice(line), &config);
+                    prop_assert_eq!(from_bytes.err(), Some(e));
                     prop_assert!(e.offset() <= line.len(), "offset {} past {:?}", e.offset(), line);
                     prop_assert!(!e.to_string().is_empty());
                 }
