@@ -217,8 +217,9 @@ struct GenMetric {
     tags: Option<Vec<String>>,
     timestamp: Option<(String, i64)>,
     origin: GenOrigin,
-    /// Fields the parser must ignore, and earlier duplicates that the real field overrides.
+    /// Fields the parser must ignore.
     unknown: Vec<String>,
+    /// Whether earlier duplicates of the present fields come first (the real ones must win).
     decoys: bool,
     order: Vec<u8>,
 }
