@@ -26,6 +26,7 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 ];
 
 /// Parses a float with Go `ParseFloat` semantics (decimal forms, see the module docs).
+#[inline]
 pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, NumberError> {
     if let Some(v) = fast_decimal(s) {
         return Ok(v);
@@ -33,8 +34,17 @@ pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, NumberError> {
     parse_f64_slow(s)
 }
 
-/// Exact conversion of short decimals: at most 15 significant digits and a power of ten that is
-/// exact in `f64` make `m * 10^e` or `m / 10^e` a single correctly rounded operation.
+/// Most significant digits the fast path reads: any 19-digit number fits a `u64`.
+const FAST_PATH_MAX_DIGITS: usize = 19;
+
+/// Exact conversion of plain decimals, the forms clients print.
+///
+/// * An integer of at most 19 digits (`-7154712251503669000`) is `m as f64`, which Rust rounds
+///   to nearest, ties to even — the correctly rounded value `ParseFloat` returns.
+/// * A decimal with a fraction whose digits make a mantissa `m <= 2^53` (`123.456`) is
+///   `m / 10^f`: both operands are exact in `f64`, so the one division is correctly rounded.
+///
+/// Anything else (exponents, `_`, specials, longer mantissas) returns `None` for the slow path.
 #[inline]
 fn fast_decimal(s: &[u8]) -> Option<f64> {
     let (negative, digits) = match s.first()? {
@@ -42,31 +52,46 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         b'+' => (false, s.get(1..)?),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
     let mut mantissa: u64 = 0;
-    let mut seen_digit = false;
-    let mut fraction_digits: Option<usize> = None;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                seen_digit = true;
-                if let Some(n) = fraction_digits.as_mut() {
-                    *n += 1;
-                }
-            }
-            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
-            _ => return None,
+    let mut count = 0;
+    let mut rest = digits;
+    while let Some((&b, tail)) = rest.split_first() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
         }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        count += 1;
+        rest = tail;
     }
-    if !seen_digit || mantissa > (1 << 53) {
+    let int_digits = count;
+    let mut fraction_digits = 0;
+    if let Some((b'.', tail)) = rest.split_first() {
+        rest = tail;
+        while let Some((&b, tail)) = rest.split_first() {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            count += 1;
+            rest = tail;
+        }
+        fraction_digits = count - int_digits;
+    }
+    // Wrapping arithmetic above is harmless: results past 19 digits are discarded here.
+    if !rest.is_empty() || count == 0 || count > FAST_PATH_MAX_DIGITS {
         return None;
     }
-    // `digits.len() <= 16` bounds the fraction length well inside the table.
-    let scale = *EXACT_POWERS_OF_TEN.get(fraction_digits.unwrap_or(0))?;
-    let magnitude = mantissa as f64 / scale;
+    let magnitude = if fraction_digits == 0 {
+        mantissa as f64
+    } else {
+        if mantissa > (1 << 53) {
+            return None;
+        }
+        // `count <= 19` bounds the fraction length inside the table.
+        mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?
+    };
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -233,6 +258,47 @@ mod tests {
         ] {
             let expected: f64 = s.parse().unwrap();
             assert_eq!(f(s), Ok(expected), "{s}");
+        }
+    }
+
+    #[test]
+    fn fast_path_rounds_long_integers_like_std() {
+        for s in [
+            "5034700276886511626",
+            "-7154712251503669000",
+            "9007199254740993",
+            "9007199254740995",
+            "9999999999999999999",
+            "-9223372036854775808",
+            "0000000000000000001",
+            "12345678901234567.8",
+            "1234567890.123456789",
+        ] {
+            let expected: f64 = s.parse().unwrap();
+            assert_eq!(
+                fast_decimal(s.as_bytes()).unwrap_or(expected),
+                expected,
+                "{s}"
+            );
+            assert_eq!(f(s), Ok(expected), "{s}");
+        }
+        assert_eq!(
+            fast_decimal(b"5034700276886511626"),
+            Some(5034700276886511626.0)
+        );
+        assert_eq!(fast_decimal(b"12345678901234567890"), None);
+        assert_eq!(fast_decimal(b"1e5"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_plain_decimals_parse_like_std(
+            s in "[+-]?[0-9]{0,21}(\\.[0-9]{0,21})?"
+        ) {
+            let expected = s.parse::<f64>().map_err(|_| NumberError::Syntax);
+            let got = f(&s);
+            proptest::prop_assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits), "{:?}", s);
         }
     }
 
