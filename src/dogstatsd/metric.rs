@@ -3,9 +3,9 @@ use super::error::{MessageKind, ParseError, ParseErrorKind};
 use super::fields::walk_fields;
 use super::number::{NumberError, parse_f64, parse_i64};
 use super::origin::{Origin, OriginLayout};
+use super::scan;
 use super::span::Span;
 use super::tags::Tags;
-use memchr::memchr;
 use std::iter::FusedIterator;
 
 /// The type of a metric, from its `|type` field.
@@ -236,7 +236,7 @@ fn split_value(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.is_empty() {
         return None;
     }
-    Some(match memchr(b':', s) {
+    Some(match scan::find(b':', s) {
         Some(i) => (s.get(..i)?, s.get(i + 1..)?),
         None => (s, &[][..]),
     })
@@ -255,9 +255,17 @@ fn value_error(e: NumberError, offset: usize) -> ParseError {
 
 /// Parses a metric line (already checked against the message length limit).
 pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricLayout, ParseError> {
-    let pipe = memchr(b'|', line).ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
-    let head = line.get(..pipe).unwrap_or_default();
-    let colon = memchr(b':', head).ok_or_else(|| err(ParseErrorKind::MissingValue, pipe))?;
+    // One pass over the name: the first `:` or `|` (a `|` first means there is no value).
+    let colon = scan::find2(b':', b'|', line)
+        .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
+    if line.get(colon) == Some(&b'|') {
+        return Err(err(ParseErrorKind::MissingValue, colon));
+    }
+    let pipe = line
+        .get(colon + 1..)
+        .and_then(|values| scan::find(b'|', values))
+        .map(|i| colon + 1 + i)
+        .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
     if colon == 0 {
         return Err(err(ParseErrorKind::EmptyName, 0));
     }
@@ -269,7 +277,7 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
 
     let type_start = pipe + 1;
     let after_type = line.get(type_start..).unwrap_or_default();
-    let type_end = memchr(b'|', after_type).map_or(line.len(), |i| type_start + i);
+    let type_end = scan::find(b'|', after_type).map_or(line.len(), |i| type_start + i);
     let metric_type = MetricType::parse(line.get(type_start..type_end).unwrap_or_default())
         .ok_or_else(|| err(ParseErrorKind::UnknownType, type_start))?;
 
@@ -330,7 +338,7 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
 /// `raw`), and the count.
 #[inline]
 fn parse_values(raw: &[u8], offset: usize) -> Result<(f64, u32, u32), ParseError> {
-    let Some(first_colon) = memchr(b':', raw) else {
+    let Some(first_colon) = scan::find(b':', raw) else {
         let v = parse_f64(raw).map_err(|e| value_error(e, offset))?;
         return Ok((v, raw.len() as u32, 1));
     };
@@ -354,7 +362,7 @@ fn parse_values(raw: &[u8], offset: usize) -> Result<(f64, u32, u32), ParseError
         start = end + 1;
         next_colon = raw
             .get(start..)
-            .and_then(|r| memchr(b':', r))
+            .and_then(|r| scan::find(b':', r))
             .map(|i| start + i);
     }
     match first {
