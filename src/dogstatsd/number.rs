@@ -54,29 +54,11 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
     };
     let mut mantissa: u64 = 0;
     let mut count = 0;
-    let mut rest = digits;
-    while let Some((&b, tail)) = rest.split_first() {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        count += 1;
-        rest = tail;
-    }
+    let mut rest = read_digits(digits, &mut mantissa, &mut count);
     let int_digits = count;
     let mut fraction_digits = 0;
     if let Some((b'.', tail)) = rest.split_first() {
-        rest = tail;
-        while let Some((&b, tail)) = rest.split_first() {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-            count += 1;
-            rest = tail;
-        }
+        rest = read_digits(tail, &mut mantissa, &mut count);
         fraction_digits = count - int_digits;
     }
     // Wrapping arithmetic above is harmless: results past 19 digits are discarded here.
@@ -93,6 +75,60 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?
     };
     Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Reads the run of ASCII digits at the start of `s` into `mantissa` (wrapping: the caller
+/// discards results past [`FAST_PATH_MAX_DIGITS`]), eight digits at a time while it can; returns
+/// what follows the run.
+#[inline(always)]
+fn read_digits<'s>(mut s: &'s [u8], mantissa: &mut u64, count: &mut usize) -> &'s [u8] {
+    while let Some((word, tail)) = s.split_first_chunk::<8>() {
+        let word = u64::from_le_bytes(*word);
+        if !eight_digits(word) {
+            break;
+        }
+        *mantissa = mantissa
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits_value(word));
+        *count += 8;
+        s = tail;
+    }
+    while let Some((&b, tail)) = s.split_first() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        *count += 1;
+        s = tail;
+    }
+    s
+}
+
+/// Whether all eight bytes of `word` are ASCII digits: each high nibble is 3, and adding 6 to
+/// the byte keeps it so (no carry can cross bytes once every high nibble is 3).
+#[inline(always)]
+fn eight_digits(word: u64) -> bool {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let high = word & HIGH_NIBBLES;
+    let high_after_six = word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES;
+    (high | (high_after_six >> 4)) == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits loaded little-endian (first digit in the lowest byte):
+/// adjacent digits are combined into pairs, then pairs into fours, then the two fours, with
+/// multiplies that keep every partial sum in its own lane.
+#[inline(always)]
+fn eight_digits_value(word: u64) -> u64 {
+    const LANES: u64 = 0x0000_00ff_0000_00ff;
+    const PAIRS_HIGH: u64 = 100 + (1_000_000 << 32);
+    const PAIRS_LOW: u64 = 1 + (10_000 << 32);
+    let digits = word.wrapping_sub(0x3030_3030_3030_3030);
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
+    ((pairs & LANES)
+        .wrapping_mul(PAIRS_HIGH)
+        .wrapping_add(((pairs >> 16) & LANES).wrapping_mul(PAIRS_LOW)))
+        >> 32
 }
 
 #[cold]
@@ -290,8 +326,45 @@ mod tests {
         assert_eq!(fast_decimal(b"1e5"), None);
     }
 
+    #[test]
+    fn reads_eight_digits_at_a_time_exactly() {
+        for s in [
+            b"00000000",
+            b"12345678",
+            b"99999999",
+            b"10000001",
+            b"87654321",
+        ] {
+            let word = u64::from_le_bytes(*s);
+            assert!(eight_digits(word));
+            let expected: u64 = std::str::from_utf8(s).unwrap().parse().unwrap();
+            assert_eq!(eight_digits_value(word), expected);
+        }
+        for s in [
+            b"1234567/",
+            b":2345678",
+            b"1234 678",
+            b"12345\xb678",
+            b"\xff2345678",
+        ] {
+            assert!(!eight_digits(u64::from_le_bytes(*s)), "{s:?}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_eight_digit_words_match_a_digit_by_digit_reading(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![b'0'..=b'9', proptest::prelude::any::<u8>()])
+        ) {
+            let word = u64::from_le_bytes(bytes);
+            proptest::prop_assert_eq!(eight_digits(word), bytes.iter().all(u8::is_ascii_digit));
+            if bytes.iter().all(u8::is_ascii_digit) {
+                let expected = bytes.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+                proptest::prop_assert_eq!(eight_digits_value(word), expected);
+            }
+        }
+
         #[test]
         fn property_test_plain_decimals_parse_like_std(
             s in "[+-]?[0-9]{0,21}(\\.[0-9]{0,21})?"

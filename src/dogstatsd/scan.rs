@@ -6,24 +6,49 @@
 //! to `memchr`'s vector code, which wins on long runs.
 
 /// Bytes searched word by word before switching to `memchr`.
-const SWAR_BYTES: usize = 64;
+const SWAR_BYTES: usize = 32;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// The high bit of each byte of `word` that equals the byte repeated in `pattern`, exactly (no
-/// carry between bytes, so every set bit is a real match).
+/// A mask whose lowest set bit is the high bit of the first byte of `word` (in little-endian
+/// order) that equals the byte repeated in `pattern`; zero when none does.
+///
+/// Bits above the first match may be spurious (a borrow from a zero byte can flag the byte
+/// above it), so only the lowest set bit is meaningful — all the callers use.
 #[inline(always)]
 fn matches(word: u64, pattern: u64) -> u64 {
     let x = word ^ pattern;
-    !(((x & LOW7) + LOW7) | x) & HIGH
+    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// The index of the lowest byte flagged in a non-zero `matches` mask.
 #[inline(always)]
 fn first(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
+}
+
+/// The search of the last, partial word of `haystack` (from `offset`, fewer than eight bytes
+/// left): the last eight bytes are tested as one word. The bytes it shares with words already
+/// tested hold no match, so its first match is the answer. Byte by byte when `haystack` is
+/// shorter than a word.
+#[inline(always)]
+fn last_word(
+    haystack: &[u8],
+    offset: usize,
+    mask: impl Fn(u64) -> u64,
+    is_match: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    if offset >= haystack.len() {
+        return None;
+    }
+    match haystack.split_last_chunk::<8>() {
+        Some((head, word)) => {
+            let found = mask(u64::from_le_bytes(*word));
+            (found != 0).then(|| head.len() + first(found))
+        }
+        None => haystack.iter().position(|&b| is_match(b)),
+    }
 }
 
 /// The index of the first `needle` in `haystack`.
@@ -34,7 +59,12 @@ pub(crate) fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
     let mut rest = haystack;
     while offset < SWAR_BYTES {
         let Some((word, tail)) = rest.split_first_chunk::<8>() else {
-            return rest.iter().position(|&b| b == needle).map(|i| offset + i);
+            return last_word(
+                haystack,
+                offset,
+                |word| matches(word, pattern),
+                |b| b == needle,
+            );
         };
         let mask = matches(u64::from_le_bytes(*word), pattern);
         if mask != 0 {
@@ -54,10 +84,12 @@ pub(crate) fn find2(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
     let mut rest = haystack;
     while offset < SWAR_BYTES {
         let Some((word, tail)) = rest.split_first_chunk::<8>() else {
-            return rest
-                .iter()
-                .position(|&x| x == a || x == b)
-                .map(|i| offset + i);
+            return last_word(
+                haystack,
+                offset,
+                |word| matches(word, pa) | matches(word, pb),
+                |x| x == a || x == b,
+            );
         };
         let word = u64::from_le_bytes(*word);
         let mask = matches(word, pa) | matches(word, pb);

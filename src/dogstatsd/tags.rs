@@ -34,6 +34,11 @@ impl<'b> Iterator for Tags<'b> {
     fn next(&mut self) -> Option<&'b [u8]> {
         let rest = self.rest?;
         self.remaining = self.remaining.saturating_sub(1);
+        if self.remaining == 0 {
+            // The count came from the scan: the last tag holds no comma, no need to look.
+            self.rest = None;
+            return Some(rest);
+        }
         match scan::find(b',', rest) {
             Some(i) => {
                 self.rest = rest.get(i + 1..);
@@ -70,7 +75,8 @@ pub(crate) fn scan_tags(
     max_tag_bytes: u32,
 ) -> Result<(Span, u32), (ParseErrorKind, usize)> {
     let rest = line.get(start..).unwrap_or_default();
-    let end = scan::find(b'|', rest).unwrap_or(rest.len());
+    // The `#` field is usually the last one and a hundred bytes or more: a job for `memchr`.
+    let end = memchr::memchr(b'|', rest).unwrap_or(rest.len());
     let field = rest.get(..end).unwrap_or_default();
     if field.is_empty() {
         // `#` alone: no tags.
