@@ -47,6 +47,17 @@ const FAST_PATH_MAX_DIGITS: usize = 19;
 /// Anything else (exponents, `_`, specials, longer mantissas) returns `None` for the slow path.
 #[inline]
 fn fast_decimal(s: &[u8]) -> Option<f64> {
+    match parse_f64_prefix(s)? {
+        (v, len) if len == s.len() => Some(v),
+        _ => None,
+    }
+}
+
+/// The plain decimal at the start of `s` (the forms of [`fast_decimal`]) and its length in
+/// bytes; `None` when `s` does not start with one the fast path reads exactly. The caller checks
+/// what follows: `1e5` yields `(1.0, 1)`.
+#[inline]
+pub(crate) fn parse_f64_prefix(s: &[u8]) -> Option<(f64, usize)> {
     let (negative, digits) = match s.first()? {
         b'-' => (true, s.get(1..)?),
         b'+' => (false, s.get(1..)?),
@@ -62,7 +73,7 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         fraction_digits = count - int_digits;
     }
     // Wrapping arithmetic above is harmless: results past 19 digits are discarded here.
-    if !rest.is_empty() || count == 0 || count > FAST_PATH_MAX_DIGITS {
+    if count == 0 || count > FAST_PATH_MAX_DIGITS {
         return None;
     }
     let magnitude = if fraction_digits == 0 {
@@ -74,7 +85,8 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         // `count <= 19` bounds the fraction length inside the table.
         mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?
     };
-    Some(if negative { -magnitude } else { magnitude })
+    let value = if negative { -magnitude } else { magnitude };
+    Some((value, s.len() - rest.len()))
 }
 
 /// Reads the run of ASCII digits at the start of `s` into `mantissa` (wrapping: the caller
