@@ -56,7 +56,7 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
 /// The plain decimal at the start of `s` (the forms of [`fast_decimal`]) and its length in
 /// bytes; `None` when `s` does not start with one the fast path reads exactly. The caller checks
 /// what follows: `1e5` yields `(1.0, 1)`.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_f64_prefix(s: &[u8]) -> Option<(f64, usize)> {
     let (negative, digits) = match s.first()? {
         b'-' => (true, s.get(1..)?),
@@ -105,16 +105,17 @@ fn read_digits<'s>(mut s: &'s [u8], mantissa: &mut u64, count: &mut usize) -> &'
         *count += 8;
         s = tail;
     }
-    while let Some((&b, tail)) = s.split_first() {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
         *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        *count += 1;
-        s = tail;
+        i += 1;
     }
-    s
+    *count += i;
+    s.get(i..).unwrap_or_default()
 }
 
 /// Whether all eight bytes of `word` are ASCII digits: each high nibble is 3, and adding 6 to
