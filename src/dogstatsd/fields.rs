@@ -1,8 +1,8 @@
 use super::config::ParserConfig;
 use super::error::{MessageKind, ParseError};
+use super::scan;
 use super::span::Span;
 use super::tags::scan_tags;
-use memchr::memchr;
 
 /// Walks the `|`-separated fields of `line` from `start`. `#` fields are scanned as tags (the last
 /// one wins) and returned as `(span, count)`; every other field is passed to `on_field` with its
@@ -26,7 +26,7 @@ pub(crate) fn walk_fields(
             pos = span.end() + 1;
             continue;
         }
-        let end = memchr(b'|', rest).map_or(line.len(), |i| pos + i);
+        let end = scan::find(b'|', rest).map_or(line.len(), |i| pos + i);
         on_field(pos, line.get(pos..end).unwrap_or_default())?;
         pos = end + 1;
     }

@@ -1,11 +1,11 @@
 use super::config::ParserConfig;
 use super::error::{MessageKind, ParseError, ParseErrorKind};
 use super::fields::walk_fields;
-use super::number::{NumberError, parse_f64, parse_i64};
+use super::number::{NumberError, parse_f64, parse_f64_prefix, parse_i64};
 use super::origin::{Origin, OriginLayout};
+use super::scan;
 use super::span::Span;
 use super::tags::Tags;
-use memchr::memchr;
 use std::iter::FusedIterator;
 
 /// The type of a metric, from its `|type` field.
@@ -212,6 +212,20 @@ impl Iterator for Values<'_> {
         if let Some(v) = self.first.take() {
             return Some(v);
         }
+        // Fast path: a plain number ending at a `:` or at the end.
+        if let Some((v, len)) = parse_f64_prefix(self.rest) {
+            match self.rest.get(len) {
+                None => {
+                    self.rest = &[];
+                    return Some(v);
+                }
+                Some(b':') => {
+                    self.rest = self.rest.get(len + 1..).unwrap_or_default();
+                    return Some(v);
+                }
+                Some(_) => {}
+            }
+        }
         loop {
             let (item, rest) = split_value(self.rest)?;
             self.rest = rest;
@@ -236,7 +250,7 @@ fn split_value(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.is_empty() {
         return None;
     }
-    Some(match memchr(b':', s) {
+    Some(match scan::find(b':', s) {
         Some(i) => (s.get(..i)?, s.get(i + 1..)?),
         None => (s, &[][..]),
     })
@@ -255,9 +269,23 @@ fn value_error(e: NumberError, offset: usize) -> ParseError {
 
 /// Parses a metric line (already checked against the message length limit).
 pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricLayout, ParseError> {
-    let pipe = memchr(b'|', line).ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
-    let head = line.get(..pipe).unwrap_or_default();
-    let colon = memchr(b':', head).ok_or_else(|| err(ParseErrorKind::MissingValue, pipe))?;
+    // One pass over the name: the first `:` or `|` (a `|` first means there is no value).
+    let colon = scan::find2(b':', b'|', line)
+        .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
+    if line.get(colon) == Some(&b'|') {
+        return Err(err(ParseErrorKind::MissingValue, colon));
+    }
+    // Fast path: the values are plain numbers, read in the same pass that finds the `|`. Anything
+    // else (a set member, an exponent, an empty item, no `|`) takes the general path below.
+    let fast = plain_values(line, colon + 1);
+    let pipe = match fast {
+        Some(values) => values.pipe,
+        None => line
+            .get(colon + 1..)
+            .and_then(|values| scan::find(b'|', values))
+            .map(|i| colon + 1 + i)
+            .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?,
+    };
     if colon == 0 {
         return Err(err(ParseErrorKind::EmptyName, 0));
     }
@@ -269,14 +297,14 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
 
     let type_start = pipe + 1;
     let after_type = line.get(type_start..).unwrap_or_default();
-    let type_end = memchr(b'|', after_type).map_or(line.len(), |i| type_start + i);
+    let type_end = scan::find(b'|', after_type).map_or(line.len(), |i| type_start + i);
     let metric_type = MetricType::parse(line.get(type_start..type_end).unwrap_or_default())
         .ok_or_else(|| err(ParseErrorKind::UnknownType, type_start))?;
 
-    let (first_value, rest_of_values, value_count) = if metric_type == MetricType::Set {
-        (0.0, 0, 1)
-    } else {
-        parse_values(raw_values, colon + 1)?
+    let (first_value, rest_of_values, value_count) = match fast {
+        _ if metric_type == MetricType::Set => (0.0, 0, 1),
+        Some(values) => (values.first, values.rest_of_values, values.count),
+        None => parse_values(raw_values, colon + 1)?,
     };
 
     let mut layout = MetricLayout {
@@ -326,11 +354,55 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
     Ok(layout)
 }
 
+/// Values read by [`plain_values`].
+#[derive(Clone, Copy)]
+struct PlainValues {
+    /// Where the values end: the `|` before the type.
+    pipe: usize,
+    first: f64,
+    /// Offset, relative to the values, of the bytes after the first value.
+    rest_of_values: u32,
+    count: u32,
+}
+
+/// Reads the values starting at `start` when they are all plain numbers (the fast path of
+/// [`parse_f64_prefix`]) separated by single `:` and ended by a `|`; `None` otherwise, and the
+/// caller goes the general way. Where it returns values, [`parse_values`] would return the same.
+#[inline]
+fn plain_values(line: &[u8], start: usize) -> Option<PlainValues> {
+    let mut pos = start;
+    let mut first = None;
+    let mut count: u32 = 0;
+    loop {
+        let (v, len) = parse_f64_prefix(line.get(pos..)?)?;
+        let end = pos + len;
+        let separator = *line.get(end)?;
+        if separator != b':' && separator != b'|' {
+            return None;
+        }
+        count += 1;
+        if first.is_none() {
+            let after = if separator == b':' { end + 1 } else { end };
+            first = Some((v, (after - start) as u32));
+        }
+        if separator == b'|' {
+            let (first, rest_of_values) = first?;
+            return Some(PlainValues {
+                pipe: end,
+                first,
+                rest_of_values,
+                count,
+            });
+        }
+        pos = end + 1;
+    }
+}
+
 /// Validates every value; returns the first value, where the rest starts (relative to
 /// `raw`), and the count.
 #[inline]
 fn parse_values(raw: &[u8], offset: usize) -> Result<(f64, u32, u32), ParseError> {
-    let Some(first_colon) = memchr(b':', raw) else {
+    let Some(first_colon) = scan::find(b':', raw) else {
         let v = parse_f64(raw).map_err(|e| value_error(e, offset))?;
         return Ok((v, raw.len() as u32, 1));
     };
@@ -354,11 +426,44 @@ fn parse_values(raw: &[u8], offset: usize) -> Result<(f64, u32, u32), ParseError
         start = end + 1;
         next_colon = raw
             .get(start..)
-            .and_then(|r| memchr(b':', r))
+            .and_then(|r| scan::find(b':', r))
             .map(|i| start + i);
     }
     match first {
         Some((v, rest)) => Ok((v, rest, count)),
         None => Err(err(ParseErrorKind::EmptyValue, offset)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_plain_values_agree_with_the_general_path(values in "[0-9.:e_-]{1,40}") {
+            let line = format!("m:{values}|d");
+            let line = line.as_bytes();
+            if let Some(fast) = plain_values(line, 2) {
+                prop_assert_eq!(fast.pipe, line.len() - 2);
+                let (first, rest, count) = parse_values(&line[2..fast.pipe], 2).unwrap();
+                prop_assert_eq!(
+                    (fast.first.to_bits(), fast.rest_of_values, fast.count),
+                    (first.to_bits(), rest, count)
+                );
+            }
+            if let Ok(layout) = parse_metric(line, &ParserConfig::default()) {
+                let metric = Metric::bind(line, layout);
+                let expected: Vec<u64> = values
+                    .split(':')
+                    .filter(|item| !item.is_empty())
+                    .map(|item| parse_f64(item.as_bytes()).unwrap().to_bits())
+                    .collect();
+                let got: Vec<u64> = metric.values().map(f64::to_bits).collect();
+                prop_assert_eq!(got, expected);
+            }
+        }
     }
 }

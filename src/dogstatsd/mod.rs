@@ -10,6 +10,7 @@ mod framing;
 mod metric;
 mod number;
 mod origin;
+mod scan;
 mod service_check;
 mod span;
 mod tags;

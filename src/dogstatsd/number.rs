@@ -26,6 +26,7 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 ];
 
 /// Parses a float with Go `ParseFloat` semantics (decimal forms, see the module docs).
+#[inline]
 pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, NumberError> {
     if let Some(v) = fast_decimal(s) {
         return Ok(v);
@@ -33,41 +34,114 @@ pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, NumberError> {
     parse_f64_slow(s)
 }
 
-/// Exact conversion of short decimals: at most 15 significant digits and a power of ten that is
-/// exact in `f64` make `m * 10^e` or `m / 10^e` a single correctly rounded operation.
+/// Most significant digits the fast path reads: any 19-digit number fits a `u64`.
+const FAST_PATH_MAX_DIGITS: usize = 19;
+
+/// Exact conversion of plain decimals, the forms clients print.
+///
+/// * An integer of at most 19 digits (`-7154712251503669000`) is `m as f64`, which Rust rounds
+///   to nearest, ties to even — the correctly rounded value `ParseFloat` returns.
+/// * A decimal with a fraction whose digits make a mantissa `m <= 2^53` (`123.456`) is
+///   `m / 10^f`: both operands are exact in `f64`, so the one division is correctly rounded.
+///
+/// Anything else (exponents, `_`, specials, longer mantissas) returns `None` for the slow path.
 #[inline]
 fn fast_decimal(s: &[u8]) -> Option<f64> {
+    match parse_f64_prefix(s)? {
+        (v, len) if len == s.len() => Some(v),
+        _ => None,
+    }
+}
+
+/// The plain decimal at the start of `s` (the forms of [`fast_decimal`]) and its length in
+/// bytes; `None` when `s` does not start with one the fast path reads exactly. The caller checks
+/// what follows: `1e5` yields `(1.0, 1)`.
+#[inline(always)]
+pub(crate) fn parse_f64_prefix(s: &[u8]) -> Option<(f64, usize)> {
     let (negative, digits) = match s.first()? {
         b'-' => (true, s.get(1..)?),
         b'+' => (false, s.get(1..)?),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
     let mut mantissa: u64 = 0;
-    let mut seen_digit = false;
-    let mut fraction_digits: Option<usize> = None;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                seen_digit = true;
-                if let Some(n) = fraction_digits.as_mut() {
-                    *n += 1;
-                }
-            }
-            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
-            _ => return None,
-        }
+    let mut count = 0;
+    let mut rest = read_digits(digits, &mut mantissa, &mut count);
+    let int_digits = count;
+    let mut fraction_digits = 0;
+    if let Some((b'.', tail)) = rest.split_first() {
+        rest = read_digits(tail, &mut mantissa, &mut count);
+        fraction_digits = count - int_digits;
     }
-    if !seen_digit || mantissa > (1 << 53) {
+    // Wrapping arithmetic above is harmless: results past 19 digits are discarded here.
+    if count == 0 || count > FAST_PATH_MAX_DIGITS {
         return None;
     }
-    // `digits.len() <= 16` bounds the fraction length well inside the table.
-    let scale = *EXACT_POWERS_OF_TEN.get(fraction_digits.unwrap_or(0))?;
-    let magnitude = mantissa as f64 / scale;
-    Some(if negative { -magnitude } else { magnitude })
+    let magnitude = if fraction_digits == 0 {
+        mantissa as f64
+    } else {
+        if mantissa > (1 << 53) {
+            return None;
+        }
+        // `count <= 19` bounds the fraction length inside the table.
+        mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?
+    };
+    let value = if negative { -magnitude } else { magnitude };
+    Some((value, s.len() - rest.len()))
+}
+
+/// Reads the run of ASCII digits at the start of `s` into `mantissa` (wrapping: the caller
+/// discards results past [`FAST_PATH_MAX_DIGITS`]), eight digits at a time while it can; returns
+/// what follows the run.
+#[inline(always)]
+fn read_digits<'s>(mut s: &'s [u8], mantissa: &mut u64, count: &mut usize) -> &'s [u8] {
+    while let Some((word, tail)) = s.split_first_chunk::<8>() {
+        let word = u64::from_le_bytes(*word);
+        if !eight_digits(word) {
+            break;
+        }
+        *mantissa = mantissa
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits_value(word));
+        *count += 8;
+        s = tail;
+    }
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    *count += i;
+    s.get(i..).unwrap_or_default()
+}
+
+/// Whether all eight bytes of `word` are ASCII digits: each high nibble is 3, and adding 6 to
+/// the byte keeps it so (no carry can cross bytes once every high nibble is 3).
+#[inline(always)]
+fn eight_digits(word: u64) -> bool {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let high = word & HIGH_NIBBLES;
+    let high_after_six = word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES;
+    (high | (high_after_six >> 4)) == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits loaded little-endian (first digit in the lowest byte):
+/// adjacent digits are combined into pairs, then pairs into fours, then the two fours, with
+/// multiplies that keep every partial sum in its own lane.
+#[inline(always)]
+fn eight_digits_value(word: u64) -> u64 {
+    const LANES: u64 = 0x0000_00ff_0000_00ff;
+    const PAIRS_HIGH: u64 = 100 + (1_000_000 << 32);
+    const PAIRS_LOW: u64 = 1 + (10_000 << 32);
+    let digits = word.wrapping_sub(0x3030_3030_3030_3030);
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
+    ((pairs & LANES)
+        .wrapping_mul(PAIRS_HIGH)
+        .wrapping_add(((pairs >> 16) & LANES).wrapping_mul(PAIRS_LOW)))
+        >> 32
 }
 
 #[cold]
@@ -233,6 +307,84 @@ mod tests {
         ] {
             let expected: f64 = s.parse().unwrap();
             assert_eq!(f(s), Ok(expected), "{s}");
+        }
+    }
+
+    #[test]
+    fn fast_path_rounds_long_integers_like_std() {
+        for s in [
+            "5034700276886511626",
+            "-7154712251503669000",
+            "9007199254740993",
+            "9007199254740995",
+            "9999999999999999999",
+            "-9223372036854775808",
+            "0000000000000000001",
+            "12345678901234567.8",
+            "1234567890.123456789",
+        ] {
+            let expected: f64 = s.parse().unwrap();
+            assert_eq!(
+                fast_decimal(s.as_bytes()).unwrap_or(expected),
+                expected,
+                "{s}"
+            );
+            assert_eq!(f(s), Ok(expected), "{s}");
+        }
+        assert_eq!(
+            fast_decimal(b"5034700276886511626"),
+            Some(5034700276886511626.0)
+        );
+        assert_eq!(fast_decimal(b"12345678901234567890"), None);
+        assert_eq!(fast_decimal(b"1e5"), None);
+    }
+
+    #[test]
+    fn reads_eight_digits_at_a_time_exactly() {
+        for s in [
+            b"00000000",
+            b"12345678",
+            b"99999999",
+            b"10000001",
+            b"87654321",
+        ] {
+            let word = u64::from_le_bytes(*s);
+            assert!(eight_digits(word));
+            let expected: u64 = std::str::from_utf8(s).unwrap().parse().unwrap();
+            assert_eq!(eight_digits_value(word), expected);
+        }
+        for s in [
+            b"1234567/",
+            b":2345678",
+            b"1234 678",
+            b"12345\xb678",
+            b"\xff2345678",
+        ] {
+            assert!(!eight_digits(u64::from_le_bytes(*s)), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_eight_digit_words_match_a_digit_by_digit_reading(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![b'0'..=b'9', proptest::prelude::any::<u8>()])
+        ) {
+            let word = u64::from_le_bytes(bytes);
+            proptest::prop_assert_eq!(eight_digits(word), bytes.iter().all(u8::is_ascii_digit));
+            if bytes.iter().all(u8::is_ascii_digit) {
+                let expected = bytes.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+                proptest::prop_assert_eq!(eight_digits_value(word), expected);
+            }
+        }
+
+        #[test]
+        fn property_test_plain_decimals_parse_like_std(
+            s in "[+-]?[0-9]{0,21}(\\.[0-9]{0,21})?"
+        ) {
+            let expected = s.parse::<f64>().map_err(|_| NumberError::Syntax);
+            let got = f(&s);
+            proptest::prop_assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits), "{:?}", s);
         }
     }
 

@@ -1,4 +1,5 @@
 use super::error::ParseErrorKind;
+use super::scan;
 use super::span::Span;
 use std::iter::FusedIterator;
 
@@ -33,7 +34,12 @@ impl<'b> Iterator for Tags<'b> {
     fn next(&mut self) -> Option<&'b [u8]> {
         let rest = self.rest?;
         self.remaining = self.remaining.saturating_sub(1);
-        match memchr::memchr(b',', rest) {
+        if self.remaining == 0 {
+            // The count came from the scan: the last tag holds no comma, no need to look.
+            self.rest = None;
+            return Some(rest);
+        }
+        match scan::find(b',', rest) {
             Some(i) => {
                 self.rest = rest.get(i + 1..);
                 rest.get(..i)
@@ -57,6 +63,10 @@ impl FusedIterator for Tags<'_> {}
 /// of the line) and how many tags it holds, checking the tag limits on the way.
 ///
 /// On error, returns the kind and the byte offset of the offending tag.
+///
+/// The common case takes vectorisable passes over the field (find its end, count its commas, and
+/// for a field longer than one tag may be, check that no comma-free run is too long); only a
+/// field that breaks a limit is walked tag by tag, to report the first offending tag.
 #[inline]
 pub(crate) fn scan_tags(
     line: &[u8],
@@ -64,32 +74,72 @@ pub(crate) fn scan_tags(
     max_tags: u32,
     max_tag_bytes: u32,
 ) -> Result<(Span, u32), (ParseErrorKind, usize)> {
-    let field = line.get(start..).unwrap_or_default();
+    let rest = line.get(start..).unwrap_or_default();
+    // The `#` field is usually the last one and a hundred bytes or more: a job for `memchr`.
+    let end = memchr::memchr(b'|', rest).unwrap_or(rest.len());
+    let field = rest.get(..end).unwrap_or_default();
+    if field.is_empty() {
+        // `#` alone: no tags.
+        return Ok((Span::new(start, start), 0));
+    }
+    let count = scan::count(b',', field) + 1;
+    if count <= max_tags as usize && every_tag_fits(field, max_tag_bytes as usize) {
+        // `count <= max_tags`, a `u32`.
+        return Ok((Span::new(start, start + end), count as u32));
+    }
+    match first_offending_tag(field, max_tags, max_tag_bytes) {
+        Some((kind, at)) => Err((kind, start + at)),
+        None => Ok((Span::new(start, start + end), count as u32)),
+    }
+}
+
+/// A quick sufficient check that every `,`-separated tag of `field` is at most `max` bytes long
+/// (`false` means "maybe not": [`first_offending_tag`] decides).
+///
+/// A tag longer than `max` is a comma-free run of `max + 1` bytes, and such a run contains a whole
+/// block of `(max + 1) / 2` bytes (blocks cut from the field's start), or, at the field's end,
+/// its last `(max + 1) / 2` bytes. So it is enough that each of those holds a comma — one short
+/// search per block.
+#[inline]
+fn every_tag_fits(field: &[u8], max: usize) -> bool {
+    if field.len() <= max {
+        return true;
+    }
+    let block = max.div_ceil(2);
+    if block == 0 {
+        // `max == 0`: let the exact walk decide.
+        return false;
+    }
+    let tail = field
+        .get(field.len().saturating_sub(block)..)
+        .unwrap_or_default();
+    field
+        .chunks_exact(block)
+        .chain([tail])
+        .all(|b| scan::find(b',', b).is_some())
+}
+
+/// The first tag of `field` that breaks a limit, in field order — the tag past `max_tags`, or a
+/// tag longer than `max_tag_bytes` — with its offset in `field`; `None` when all are within them.
+#[cold]
+fn first_offending_tag(
+    field: &[u8],
+    max_tags: u32,
+    max_tag_bytes: u32,
+) -> Option<(ParseErrorKind, usize)> {
     let mut count: u32 = 0;
     let mut tag_start = 0;
-    let end = loop {
-        let (tag_end, at_field_end) =
-            match memchr::memchr2(b',', b'|', field.get(tag_start..).unwrap_or_default()) {
-                Some(i) => (tag_start + i, field.get(tag_start + i) == Some(&b'|')),
-                None => (field.len(), true),
-            };
-        if at_field_end && tag_end == 0 {
-            // `#` alone: no tags.
-            break tag_end;
-        }
-        count += 1;
+    for tag in field.split(|&b| b == b',') {
+        count = count.saturating_add(1);
         if count > max_tags {
-            return Err((ParseErrorKind::TooManyTags, start + tag_start));
+            return Some((ParseErrorKind::TooManyTags, tag_start));
         }
-        if tag_end - tag_start > max_tag_bytes as usize {
-            return Err((ParseErrorKind::TagTooLong, start + tag_start));
+        if tag.len() > max_tag_bytes as usize {
+            return Some((ParseErrorKind::TagTooLong, tag_start));
         }
-        if at_field_end {
-            break tag_end;
-        }
-        tag_start = tag_end + 1;
-    };
-    Ok((Span::new(start, start + end), count))
+        tag_start += tag.len() + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -117,6 +167,44 @@ mod tests {
     fn stops_at_the_next_field() {
         assert_eq!(tags("a,b|@0.5"), ["a", "b"]);
         assert!(tags("|x").is_empty());
+    }
+
+    /// The limits checked the obvious way: tag by tag, left to right.
+    fn naive_scan(
+        line: &[u8],
+        max_tags: u32,
+        max_tag_bytes: u32,
+    ) -> Result<(usize, u32), (ParseErrorKind, usize)> {
+        let end = line.iter().position(|&b| b == b'|').unwrap_or(line.len());
+        let field = &line[..end];
+        if field.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut at = 0;
+        for (i, tag) in field.split(|&b| b == b',').enumerate() {
+            if i + 1 > max_tags as usize {
+                return Err((ParseErrorKind::TooManyTags, at));
+            }
+            if tag.len() > max_tag_bytes as usize {
+                return Err((ParseErrorKind::TagTooLong, at));
+            }
+            at += tag.len() + 1;
+        }
+        Ok((end, field.split(|&b| b == b',').count() as u32))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_scan_tags_agrees_with_a_naive_scan(
+            line in "[a,|]{0,120}",
+            max_tags in 0u32..12,
+            max_tag_bytes in 0u32..40,
+        ) {
+            let got = scan_tags(line.as_bytes(), 0, max_tags, max_tag_bytes)
+                .map(|(span, count)| (span.end(), count));
+            proptest::prop_assert_eq!(got, naive_scan(line.as_bytes(), max_tags, max_tag_bytes));
+        }
     }
 
     #[test]
