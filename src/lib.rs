@@ -52,6 +52,7 @@
 
 mod aggregate;
 mod dogstatsd;
+mod logs;
 
 pub use aggregate::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
@@ -61,4 +62,11 @@ pub use dogstatsd::{
     AlertType, Cardinality, Event, Lines, Message, MessageKind, Messages, Metric, MetricType,
     Origin, OwnedMessage, ParseError, ParseErrorKind, ParserConfig, Priority, ServiceCheck,
     ServiceCheckStatus, Tags, Values, lines, parse_message, parse_packet,
+};
+
+pub use logs::{
+    CriError, CriLine, DEFAULT_AGGREGATION_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, Decoder,
+    DecoderConfig, DecoderStats, DockerError, DockerErrorKind, DockerLine, Frame, LineFramer,
+    LogFormat, LogMessage, OwnedLogMessage, PodLogPath, ProcessingRules, RuleError, RuleErrorKind,
+    RuleScope, Stream, container_id_from_symlink_name, parse_cri, parse_docker,
 };
