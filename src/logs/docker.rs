@@ -329,9 +329,18 @@ fn hex4(s: &[u8]) -> Option<u16> {
 
 /// Decodes validated escapes (see [`Parser::string`]) into `out`.
 fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    // Escapes are ASCII, so when the whole string is valid UTF-8 every piece between them is.
+    let valid = std::str::from_utf8(raw).is_ok();
+    let push = |out: &mut Vec<u8>, piece: &[u8]| {
+        if valid {
+            out.extend_from_slice(piece);
+        } else {
+            push_replacing_invalid(out, piece);
+        }
+    };
     let mut rest = raw;
     while let Some(k) = memchr::memchr(b'\\', rest) {
-        push_replacing_invalid(out, rest.get(..k).unwrap_or_default());
+        push(out, rest.get(..k).unwrap_or_default());
         let esc = rest.get(k + 1).copied().unwrap_or(b'\\');
         rest = rest.get(k + 2..).unwrap_or_default();
         let simple = match esc {
@@ -373,7 +382,7 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) {
         let mut buf = [0u8; 4];
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
-    push_replacing_invalid(out, rest);
+    push(out, rest);
 }
 
 struct Parser<'b> {
