@@ -524,3 +524,27 @@ fn counters_account_for_every_line() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn a_partial_line_straddling_a_rotation_is_merged_into_one_message() {
+    let mut d = Decoder::new(DecoderConfig::default().with_format(LogFormat::Cri));
+    let now = Instant::now();
+    let mut out = Vec::new();
+    d.push(
+        format!("{TS} stdout P hel\n{TS} stdout F x\n{TS} stdout P he").as_bytes(),
+        now,
+        |m| out.push(m.to_owned()),
+    );
+    d.push(b"llo wo\nunterminated", now, |m| out.push(m.to_owned()));
+    assert_eq!(
+        d.switch_file(0),
+        12,
+        "the old file's unterminated tail is reported"
+    );
+    d.push(format!("{TS} stdout F rld\n").as_bytes(), now, |m| {
+        out.push(m.to_owned())
+    });
+    assert_eq!(contents(&out), ["helx", "hello world"]);
+    assert_eq!(out[1].end_offset, 44, "the offset is in the new file");
+    assert_eq!(d.settled_offset(), 44);
+}

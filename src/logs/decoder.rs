@@ -279,6 +279,19 @@ impl Decoder {
         self.poll_dyn(far.checked_add(self.timeout).unwrap_or(far), &mut sink);
     }
 
+    /// Goes on with the next file of the same container (after a rotation, once the old file was
+    /// read to its end): framing restarts at `start_offset` of the new file, but a pending partial
+    /// line or multi-line message is kept, so a line whose `P` records straddle the rotation is
+    /// still one message (its end offset is then in the new file). Returns the number of bytes of
+    /// an unterminated last line of the old file, which are dropped.
+    pub fn switch_file(&mut self, start_offset: u64) -> usize {
+        let dropped = self.framer.pending_bytes();
+        self.framer = LineFramer::starting_at(self.max_bytes, start_offset);
+        self.last_end = start_offset;
+        self.settled = start_offset;
+        dropped
+    }
+
     /// When [`poll`](Decoder::poll) must next be called, if something is pending.
     pub fn next_deadline(&self) -> Option<Instant> {
         let handler = match &self.handler {

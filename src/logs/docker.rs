@@ -123,24 +123,8 @@ impl std::error::Error for DockerError {}
 pub fn parse_docker(line: &[u8]) -> Result<DockerLine<'_>, DockerError> {
     let mut p = Parser { s: line, i: 0 };
     p.ws();
-    match p.peek() {
-        Some(b'{') => {}
-        Some(b'n') if p.s.get(p.i..) == Some(&b"null"[..]) || p.is_null_then_ws() => {
-            return Err(p.err(DockerErrorKind::Null));
-        }
-        Some(_) => {
-            // Valid JSON of another type is a type error; anything else a syntax error.
-            let kind = if p.skip_value(0).is_ok() && {
-                p.ws();
-                p.i == p.s.len()
-            } {
-                DockerErrorKind::NotAnObject
-            } else {
-                DockerErrorKind::Syntax
-            };
-            return Err(DockerError { kind, offset: 0 });
-        }
-        None => return Err(p.err(DockerErrorKind::Syntax)),
+    if p.peek() != Some(b'{') {
+        return Err(top_level_error(line));
     }
     p.i += 1;
     let mut log: Option<JsonStr<'_>> = None;
@@ -239,6 +223,27 @@ pub fn parse_docker(line: &[u8]) -> Result<DockerLine<'_>, DockerError> {
         stream,
         time,
     })
+}
+
+/// The error for a line that does not start with `{`: Go fails differently on `null`, on other
+/// JSON values and on invalid JSON.
+fn top_level_error(line: &[u8]) -> DockerError {
+    let mut p = Parser { s: line, i: 0 };
+    p.ws();
+    let start = p.i;
+    let is_value = p.skip_value(0).is_ok() && {
+        p.ws();
+        p.i == p.s.len()
+    };
+    let kind = match (is_value, line.get(start)) {
+        (true, Some(b'n')) => DockerErrorKind::Null,
+        (true, _) => DockerErrorKind::NotAnObject,
+        (false, _) => DockerErrorKind::Syntax,
+    };
+    DockerError {
+        kind,
+        offset: start,
+    }
 }
 
 /// Whether a JSON key equals `name` (lowercase ASCII) under Go's case folding, which also maps
@@ -407,17 +412,6 @@ impl<'b> Parser<'b> {
     fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
-        }
-    }
-
-    fn is_null_then_ws(&self) -> bool {
-        let mut p = Parser {
-            s: self.s,
-            i: self.i,
-        };
-        p.literal(b"null").is_ok() && {
-            p.ws();
-            p.i == p.s.len()
         }
     }
 
