@@ -373,8 +373,23 @@ proptest! {
             }
             out
         };
+        let borrowed_frames = |sizes: &[usize]| {
+            let mut framer = LineFramer::new(max);
+            let mut out = Vec::new();
+            let mut rest = &input[..];
+            let mut sizes = sizes.iter().cycle();
+            while !rest.is_empty() {
+                let n = sizes.next().copied().unwrap_or(1).min(rest.len());
+                framer.push_with(&rest[..n], |f| {
+                    out.push((f.bytes().to_vec(), f.end_offset(), f.truncated()))
+                });
+                rest = &rest[n..];
+            }
+            out
+        };
         let whole = frames(&[input.len().max(1)]);
         prop_assert_eq!(frames(&reads), whole.clone());
+        prop_assert_eq!(borrowed_frames(&reads), whole.clone());
         // The naive model: split on LF, then cut every line into pieces of `max`.
         let mut model = Vec::new();
         let mut offset = 0u64;

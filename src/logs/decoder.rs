@@ -2,7 +2,7 @@
 
 use super::cri::{is_rfc3339, parse_cri};
 use super::docker::parse_docker;
-use super::framing::LineFramer;
+use super::framing::{Frame, LineFramer};
 use super::handler::{MultiLine, Sent, SingleLine};
 use super::message::{LogMessage, Stream};
 use super::partial::{Line, PartialMerger};
@@ -243,8 +243,9 @@ impl Decoder {
     /// aggregates whose timeout passed at `now` are emitted first.
     pub fn push<F: FnMut(LogMessage<'_>)>(&mut self, bytes: &[u8], now: Instant, mut sink: F) {
         self.poll_dyn(now, &mut sink);
-        self.framer.push(bytes);
-        self.drain(now, &mut sink);
+        let mut framer = std::mem::replace(&mut self.framer, LineFramer::new(1));
+        framer.push_with(bytes, |frame| self.frame(frame, now, &mut sink));
+        self.framer = framer;
     }
 
     /// Reads once from `reader` (at most `max_read` bytes, straight into the decoder's buffer) and
@@ -370,7 +371,17 @@ impl Decoder {
     }
 
     fn drain(&mut self, now: Instant, sink: &mut dyn FnMut(LogMessage<'_>)) {
-        while let Some(frame) = self.framer.next_frame() {
+        let mut framer = std::mem::replace(&mut self.framer, LineFramer::new(1));
+        while let Some(frame) = framer.next_frame() {
+            self.frame(frame, now, sink);
+        }
+        self.framer = framer;
+    }
+
+    /// One framed line through the parser, the merger, the handler and the rules.
+    #[inline]
+    fn frame(&mut self, frame: Frame<'_>, now: Instant, sink: &mut dyn FnMut(LogMessage<'_>)) {
+        {
             let bytes = frame.bytes();
             self.stats.lines += 1;
             self.stats.bytes += frame.end_offset().saturating_sub(self.last_end);

@@ -437,41 +437,54 @@ impl<'b> Parser<'b> {
     #[inline]
     fn string(&mut self) -> Result<JsonStr<'b>, DockerError> {
         let start = self.i + 1;
-        let mut j = start;
-        let mut first_escape = None;
+        let rest = self.s.get(start..).unwrap_or_default();
+        let Some(k) = memchr::memchr2(b'"', b'\\', rest) else {
+            self.i = self.s.len();
+            return Err(self.err(DockerErrorKind::Syntax));
+        };
+        let first = start + k;
+        let prefix = self.s.get(start..first).unwrap_or_default();
+        if has_control_byte(prefix) {
+            self.i = start + prefix.iter().position(|&b| b < 0x20).unwrap_or(0);
+            return Err(self.err(DockerErrorKind::Syntax));
+        }
+        if self.s.get(first) == Some(&b'"') {
+            self.i = first + 1;
+            return Ok(JsonStr::Raw(prefix));
+        }
+        // The common Docker case: the only escape is a final `\n`.
+        if self.s.get(first + 1..first + 3) == Some(&b"n\""[..]) {
+            self.i = first + 3;
+            return Ok(JsonStr::RawThenLf(prefix));
+        }
+        // Escapes: one scalar pass finds the end and validates escapes and bytes.
+        let mut at = first;
         let end = loop {
-            let rest = self.s.get(j..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest) {
+            match self.s.get(at) {
                 None => {
                     self.i = self.s.len();
                     return Err(self.err(DockerErrorKind::Syntax));
                 }
-                Some(k) if rest.get(k) == Some(&b'"') => break j + k,
-                Some(k) => {
-                    first_escape.get_or_insert(j + k);
-                    j += k + 2;
+                Some(b'"') => break at,
+                Some(b'\\') => match self.s.get(at + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+                    Some(b'u') if hex4(self.s.get(at + 2..).unwrap_or_default()).is_some() => {
+                        at += 6;
+                    }
+                    _ => {
+                        self.i = at;
+                        return Err(self.err(DockerErrorKind::Syntax));
+                    }
+                },
+                Some(&b) if b < 0x20 => {
+                    self.i = at;
+                    return Err(self.err(DockerErrorKind::Syntax));
                 }
+                Some(_) => at += 1,
             }
         };
-        let raw = self.s.get(start..end).unwrap_or_default();
-        if let Some(bad) = raw.iter().position(|&b| b < 0x20) {
-            self.i = start + bad;
-            return Err(self.err(DockerErrorKind::Syntax));
-        }
         self.i = end + 1;
-        match first_escape {
-            None => Ok(JsonStr::Raw(raw)),
-            Some(e) if e + 2 == end && raw.last() == Some(&b'n') => Ok(JsonStr::RawThenLf(
-                raw.get(..raw.len() - 2).unwrap_or_default(),
-            )),
-            Some(e) => {
-                validate_escapes(raw, e - start).map_err(|at| DockerError {
-                    kind: DockerErrorKind::Syntax,
-                    offset: start + at,
-                })?;
-                Ok(JsonStr::Escaped(raw))
-            }
-        }
+        Ok(JsonStr::Escaped(self.s.get(start..end).unwrap_or_default()))
     }
 
     fn number(&mut self) -> Result<(), DockerError> {
@@ -602,19 +615,15 @@ impl<'b> Parser<'b> {
     }
 }
 
-/// Checks every escape of `raw` from byte `from` (a `\`): one of `"\/bfnrt`, or `u` and 4 hex
-/// digits. Returns the offset of a bad escape.
-fn validate_escapes(raw: &[u8], from: usize) -> Result<(), usize> {
-    let mut i = from;
-    while let Some(k) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) {
-        let at = i + k;
-        match raw.get(at + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i = at + 2,
-            Some(b'u') if hex4(raw.get(at + 2..).unwrap_or_default()).is_some() => i = at + 6,
-            _ => return Err(at),
-        }
-    }
-    Ok(())
+/// Whether any byte is below 0x20 (not allowed raw in a JSON string). Branch-free over 32-byte
+/// blocks so that the compiler vectorizes it.
+#[inline]
+fn has_control_byte(raw: &[u8]) -> bool {
+    let mut blocks = raw.chunks_exact(32);
+    let found = blocks
+        .by_ref()
+        .any(|block| block.iter().fold(false, |acc, &b| acc | (b < 0x20)));
+    found || blocks.remainder().iter().any(|&b| b < 0x20)
 }
 
 #[cfg(test)]

@@ -91,6 +91,56 @@ impl LineFramer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Frames `input` (the next bytes of the file), handing each frame to `each`: complete lines
+    /// are borrowed straight from `input` without copying; only an unfinished line is copied into
+    /// the buffer (and the bytes that finish one pending from an earlier call). Gives the same
+    /// frames as [`push`](LineFramer::push) followed by [`next_frame`](LineFramer::next_frame).
+    pub fn push_with(&mut self, input: &[u8], mut each: impl FnMut(Frame<'_>)) {
+        let mut input = input;
+        // Finish the line pending in the buffer, copying only the bytes it needs.
+        while self.pending_bytes() > 0 && !input.is_empty() {
+            let reach = (self.max_bytes + 1)
+                .saturating_sub(self.pending_bytes())
+                .clamp(1, input.len());
+            let head = input.get(..reach).unwrap_or_default();
+            let take = memchr::memchr(b'\n', head).map_or(reach, |i| i + 1);
+            self.push(input.get(..take).unwrap_or_default());
+            input = input.get(take..).unwrap_or_default();
+            while let Some(frame) = self.next_frame() {
+                each(frame);
+            }
+        }
+        if input.is_empty() {
+            return;
+        }
+        // Nothing pending: frame straight from `input`.
+        self.compact();
+        self.buf.clear();
+        self.start = 0;
+        self.scan = 0;
+        let base = self.base_offset;
+        let mut pos = 0usize;
+        loop {
+            let avail = input.get(pos..).unwrap_or_default();
+            let window = avail.len().min(self.max_bytes.saturating_add(1));
+            let (len, consumed, truncated) =
+                match avail.get(..window).and_then(|w| memchr::memchr(b'\n', w)) {
+                    Some(i) => (i, i + 1, false),
+                    None if avail.len() > self.max_bytes => (self.max_bytes, self.max_bytes, true),
+                    None => break,
+                };
+            pos += consumed;
+            each(Frame {
+                bytes: avail.get(..len).unwrap_or_default(),
+                end_offset: base.saturating_add(pos as u64),
+                truncated,
+            });
+        }
+        self.base_offset = base.saturating_add(pos as u64);
+        self.buf
+            .extend_from_slice(input.get(pos..).unwrap_or_default());
+    }
+
     /// Reads once from `reader` into the buffer (at most `max_read` bytes, no intermediate copy);
     /// returns the number of bytes read, 0 at end of file.
     ///
@@ -258,6 +308,47 @@ mod tests {
         }
         assert_eq!(lines, [b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(framer.pending_bytes(), 3);
+    }
+
+    fn frames_with(max: usize, chunks: &[&[u8]]) -> Vec<(Vec<u8>, u64, bool)> {
+        let mut framer = LineFramer::new(max);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            framer.push_with(chunk, |f| {
+                out.push((f.bytes().to_vec(), f.end_offset(), f.truncated()))
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn push_with_borrows_complete_lines_from_the_input() {
+        let mut framer = LineFramer::new(100);
+        let input = b"ab\ncd\nef".to_vec();
+        let mut ptrs = Vec::new();
+        framer.push_with(&input, |f| ptrs.push(f.bytes().as_ptr()));
+        assert_eq!(ptrs, [input.as_ptr(), input[3..].as_ptr()]);
+        assert_eq!(framer.pending_bytes(), 2);
+        let mut rest = Vec::new();
+        framer.push_with(b"\n", |f| rest.push((f.bytes().to_vec(), f.end_offset())));
+        assert_eq!(rest, [(b"ef".to_vec(), 9)]);
+    }
+
+    #[test]
+    fn push_with_gives_the_frames_of_push() {
+        let input = b"abc\n\nabcdefghijkl\nabcdefgh\n0123456789\nxyz";
+        for max in 1..12 {
+            for split in 0..input.len() {
+                let (a, b) = input.split_at(split);
+                assert_eq!(
+                    frames_with(max, &[a, b]),
+                    frames(max, &[input]),
+                    "{max} {split}"
+                );
+            }
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(frames_with(max, &bytes), frames(max, &[input]));
+        }
     }
 
     #[test]
