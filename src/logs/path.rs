@@ -1,5 +1,8 @@
 //! Metadata from a Kubernetes pod log path.
 
+use std::io;
+use std::path::Path;
+
 /// What `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log` tells about a file.
 ///
 /// ```
@@ -87,6 +90,41 @@ impl<'p> PodLogPath<'p> {
         self.container
     }
 
+    /// The container ID of this file, from the kubelet's symlinks in `containers_dir` (normally
+    /// `/var/log/containers`): the link named `<pod>_<namespace>_<container>-<id>.log` that points
+    /// to this file. `Ok(None)` when there is none (the link is removed with the pod).
+    ///
+    /// # Errors
+    ///
+    /// Reading `containers_dir` failed.
+    pub fn container_id_in(&self, containers_dir: &Path) -> io::Result<Option<String>> {
+        let prefix = format!("{}_{}_{}-", self.pod, self.namespace, self.container);
+        let this = Path::new(self.dirname).join(self.filename);
+        for entry in std::fs::read_dir(containers_dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(&prefix) {
+                continue;
+            }
+            let Some(id) = container_id_from_symlink_name(name) else {
+                continue;
+            };
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let target = if target.is_relative() {
+                containers_dir.join(target)
+            } else {
+                target
+            };
+            if target == this {
+                return Ok(Some(id.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
     /// The tags of every message of the file: the Agent's tailer tags `filename:` and `dirname:`,
     /// then `kube_namespace:`, `pod_name:` and `kube_container_name:`.
     pub fn tags(&self) -> Vec<String> {
@@ -134,6 +172,40 @@ mod tests {
         ] {
             assert_eq!(PodLogPath::parse(path), None, "{path}");
         }
+    }
+
+    #[test]
+    fn finds_the_container_id_from_the_symlink_pointing_to_the_file() {
+        let root = std::env::temp_dir().join(format!("dogpipe-path-{}", std::process::id()));
+        let pods = root.join("pods/ns_web-1_u1/app");
+        let containers = root.join("containers");
+        std::fs::create_dir_all(&pods).unwrap();
+        std::fs::create_dir_all(&containers).unwrap();
+        let file = pods.join("1.log");
+        std::fs::write(&file, b"").unwrap();
+        let (old, new) = ("a".repeat(64), "b".repeat(64));
+        // The previous container's link points to 0.log; the current one to 1.log.
+        let link = |id: &str, target: &std::path::Path| {
+            let name = containers.join(format!("web-1_ns_app-{id}.log"));
+            let _ = std::fs::remove_file(&name);
+            std::os::unix::fs::symlink(target, name).unwrap();
+        };
+        link(&old, &pods.join("0.log"));
+        link(&new, &file);
+        let path = file.to_str().unwrap();
+        let parsed = PodLogPath::parse(path).unwrap();
+        assert_eq!(parsed.container_id_in(&containers).unwrap(), Some(new));
+        let other = pods.join("2.log");
+        let other = other.to_str().unwrap();
+        assert_eq!(
+            PodLogPath::parse(other)
+                .unwrap()
+                .container_id_in(&containers)
+                .unwrap(),
+            None
+        );
+        assert!(parsed.container_id_in(&root.join("missing")).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
