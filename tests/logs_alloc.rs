@@ -1,5 +1,5 @@
-//! The decoder's steady state allocates nothing per message for CRI lines and for Docker lines
-//! whose only escape is the final `\n` (a counting allocator proves it).
+//! The decoder's steady state allocates nothing per message for CRI and Docker lines, escaped or
+//! not (a counting allocator proves it).
 
 use dogpipe::{Decoder, DecoderConfig, LogFormat};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -61,9 +61,10 @@ fn steady_state_allocations(format: LogFormat, input: &[u8]) -> (u64, u64) {
 }
 
 #[test]
-fn decoding_cri_and_unescaped_docker_lines_allocates_nothing_per_message() {
+fn decoding_cri_and_docker_lines_allocates_nothing_per_message() {
     let mut cri = String::new();
     let mut docker = String::new();
+    let mut escaped = String::new();
     for i in 0..2000 {
         let stream = if i % 7 == 0 { "stderr" } else { "stdout" };
         cri.push_str(&format!(
@@ -77,6 +78,9 @@ fn decoding_cri_and_unescaped_docker_lines_allocates_nothing_per_message() {
         docker.push_str(&format!(
             "{{\"log\":\"request {i} é done\\n\",\"stream\":\"{stream}\",\"time\":\"2024-05-01T12:00:00.{i}Z\"}}\n"
         ));
+        escaped.push_str(&format!(
+            "{{\"log\":\"\\\"q\\\"\\u0009{i} \\u003cb\\u003e\\ud83d\\ude00\\n\",\"stream\":\"{stream}\",\"time\":\"t\"}}\n"
+        ));
     }
     assert_eq!(
         steady_state_allocations(LogFormat::Cri, cri.as_bytes()),
@@ -84,6 +88,10 @@ fn decoding_cri_and_unescaped_docker_lines_allocates_nothing_per_message() {
     );
     assert_eq!(
         steady_state_allocations(LogFormat::Docker, docker.as_bytes()),
+        (0, 2000)
+    );
+    assert_eq!(
+        steady_state_allocations(LogFormat::Docker, escaped.as_bytes()),
         (0, 2000)
     );
 }

@@ -1,7 +1,7 @@
 //! The decoder: framer → parser → partial-line merger → line handler → processing rules.
 
 use super::cri::{is_rfc3339, parse_cri};
-use super::docker::parse_docker;
+use super::docker::parse_docker_reusing;
 use super::framing::{Frame, LineFramer};
 use super::handler::{MultiLine, Sent, SingleLine};
 use super::message::{LogMessage, Stream};
@@ -209,6 +209,8 @@ pub struct Decoder {
     stats: DecoderStats,
     last_end: u64,
     settled: u64,
+    /// Where Docker content with escapes is decoded, reused from line to line.
+    docker_scratch: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,7 @@ impl Decoder {
             stats: DecoderStats::default(),
             last_end: config.start_offset,
             settled: config.start_offset,
+            docker_scratch: Vec::new(),
         }
     }
 
@@ -430,7 +433,7 @@ impl Decoder {
                         Some(self.merger.push(raw, false, now))
                     }
                 },
-                LogFormat::Docker => match parse_docker(bytes) {
+                LogFormat::Docker => match parse_docker_reusing(bytes, &mut self.docker_scratch) {
                     Ok(docker) => {
                         let line = Line {
                             content: docker.content(),

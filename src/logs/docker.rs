@@ -121,6 +121,88 @@ impl std::error::Error for DockerError {}
 /// assert!(matches!(line.into_content(), std::borrow::Cow::Borrowed(_)));
 /// ```
 pub fn parse_docker(line: &[u8]) -> Result<DockerLine<'_>, DockerError> {
+    let fields = parse_fields(line)?;
+    let (log, ends_with_lf) = match fields.log {
+        Some(JsonStr::RawThenLf(raw)) => (utf8_or_replace(raw), true),
+        Some(other) => {
+            let mut log = other.decode();
+            let ends_with_lf = log.last() == Some(&b'\n');
+            if ends_with_lf {
+                log = match log {
+                    Cow::Borrowed(b) => Cow::Borrowed(b.get(..b.len() - 1).unwrap_or_default()),
+                    Cow::Owned(mut v) => {
+                        v.pop();
+                        Cow::Owned(v)
+                    }
+                };
+            }
+            (log, ends_with_lf)
+        }
+        None => (Cow::Borrowed(&b""[..]), false),
+    };
+    Ok(fields.into_line(log, ends_with_lf))
+}
+
+/// [`parse_docker`] decoding the content into `scratch` instead of a new allocation when it
+/// cannot be borrowed (the decoder's steady state then allocates nothing).
+pub(crate) fn parse_docker_reusing<'a>(
+    line: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<DockerLine<'a>, DockerError> {
+    let fields = parse_fields(line)?;
+    let (log, ends_with_lf): (&'a [u8], bool) = match fields.log {
+        Some(JsonStr::Raw(raw)) if std::str::from_utf8(raw).is_ok() => (raw, false),
+        Some(JsonStr::RawThenLf(raw)) if std::str::from_utf8(raw).is_ok() => (raw, true),
+        Some(other) => {
+            scratch.clear();
+            match other {
+                JsonStr::Raw(raw) => push_replacing_invalid(scratch, raw),
+                JsonStr::RawThenLf(raw) => {
+                    push_replacing_invalid(scratch, raw);
+                    scratch.push(b'\n');
+                }
+                JsonStr::Escaped(raw) => unescape(raw, scratch),
+            }
+            let ends_with_lf = scratch.last() == Some(&b'\n');
+            if ends_with_lf {
+                scratch.pop();
+            }
+            (&scratch[..], ends_with_lf)
+        }
+        None => (&b""[..], false),
+    };
+    Ok(fields.into_line(Cow::Borrowed(log), ends_with_lf))
+}
+
+/// The raw `log`, `stream` and `time` strings of a valid line.
+struct Fields<'b> {
+    log: Option<JsonStr<'b>>,
+    stream: Option<JsonStr<'b>>,
+    time: Option<JsonStr<'b>>,
+}
+
+impl<'b> Fields<'b> {
+    fn into_line<'c>(self, log: Cow<'c, [u8]>, ends_with_lf: bool) -> DockerLine<'c>
+    where
+        'b: 'c,
+    {
+        let partial = !ends_with_lf && !log.is_empty();
+        let stream = match self.stream {
+            Some(JsonStr::Raw(s)) => Stream::from_field(s),
+            Some(other) => Stream::from_field(&other.decode()),
+            None => Stream::Unknown,
+        };
+        let time = self.time.map_or(Cow::Borrowed(&b""[..]), JsonStr::decode);
+        DockerLine {
+            log,
+            partial,
+            stream,
+            time,
+        }
+    }
+}
+
+fn parse_fields(line: &[u8]) -> Result<Fields<'_>, DockerError> {
     let mut p = Parser { s: line, i: 0 };
     p.ws();
     if p.peek() != Some(b'{') {
@@ -192,37 +274,7 @@ pub fn parse_docker(line: &[u8]) -> Result<DockerLine<'_>, DockerError> {
             offset,
         });
     }
-    let (log, ends_with_lf) = match log {
-        Some(JsonStr::RawThenLf(raw)) => (utf8_or_replace(raw), true),
-        Some(other) => {
-            let mut log = other.decode();
-            let ends_with_lf = log.last() == Some(&b'\n');
-            if ends_with_lf {
-                log = match log {
-                    Cow::Borrowed(b) => Cow::Borrowed(b.get(..b.len() - 1).unwrap_or_default()),
-                    Cow::Owned(mut v) => {
-                        v.pop();
-                        Cow::Owned(v)
-                    }
-                };
-            }
-            (log, ends_with_lf)
-        }
-        None => (Cow::Borrowed(&b""[..]), false),
-    };
-    let partial = !ends_with_lf && !log.is_empty();
-    let stream = match stream {
-        Some(JsonStr::Raw(s)) => Stream::from_field(s),
-        Some(other) => Stream::from_field(&other.decode()),
-        None => Stream::Unknown,
-    };
-    let time = time.map_or(Cow::Borrowed(&b""[..]), JsonStr::decode);
-    Ok(DockerLine {
-        log,
-        partial,
-        stream,
-        time,
-    })
+    Ok(Fields { log, stream, time })
 }
 
 /// The error for a line that does not start with `{`: Go fails differently on `null`, on other
@@ -645,6 +697,28 @@ mod tests {
         assert!(matches!(line.time, Cow::Borrowed(b"t")));
         assert_eq!(line.stream(), Stream::Stdout);
         assert!(!line.is_partial());
+    }
+
+    #[test]
+    fn the_reusing_parser_agrees_and_decodes_into_the_scratch_buffer() {
+        let mut scratch = Vec::new();
+        for line in [
+            &br#"{"log":"a\tb\n","stream":"stderr","time":"t"}"#[..],
+            br#"{"log":"plain","stream":"stdout"}"#,
+            br#"{"log":"x\n"}"#,
+            b"{\"log\":\"bad \xff\"}",
+            b"{\"log\":\"bad \xff\\n\"}",
+            br#"{"log":"\u00e9\u0041"}"#,
+            br#"{}"#,
+            br#"{"log":1}"#,
+        ] {
+            assert_eq!(parse_docker_reusing(line, &mut scratch), parse_docker(line));
+        }
+        let line = br#"{"log":"a\tb\n"}"#;
+        let mut scratch = Vec::with_capacity(64);
+        let parsed = parse_docker_reusing(line, &mut scratch).unwrap();
+        assert_eq!(parsed.content(), b"a\tb");
+        assert!(matches!(parsed.log, Cow::Borrowed(_)));
     }
 
     #[test]
