@@ -384,86 +384,82 @@ impl Decoder {
     /// One framed line through the parser, the merger, the handler and the rules.
     #[inline]
     fn frame(&mut self, frame: Frame<'_>, now: Instant, sink: &mut dyn FnMut(LogMessage<'_>)) {
-        {
-            let bytes = frame.bytes();
-            self.stats.lines += 1;
-            self.stats.bytes += frame.end_offset().saturating_sub(self.last_end);
-            self.last_end = frame.end_offset();
-            if self.format == LogFormat::Auto {
-                if let Some(detected) = LogFormat::detect(bytes) {
-                    self.format = detected;
-                }
+        let bytes = frame.bytes();
+        self.stats.lines += 1;
+        self.stats.bytes += frame.end_offset().saturating_sub(self.last_end);
+        self.last_end = frame.end_offset();
+        if self.format == LogFormat::Auto {
+            if let Some(detected) = LogFormat::detect(bytes) {
+                self.format = detected;
             }
-            let raw = Line {
-                content: bytes,
-                stream: Stream::Unknown,
-                time: b"",
-                truncated: frame.truncated(),
-                end_offset: frame.end_offset(),
-            };
-            let stats = &mut self.stats;
-            let merged = match self.format {
-                LogFormat::Auto | LogFormat::Raw => {
-                    route(
-                        raw,
-                        &mut self.handler,
-                        &self.rules,
-                        stats,
-                        self.max_bytes,
-                        now,
-                        sink,
-                    );
-                    None
+        }
+        let raw = Line {
+            content: bytes,
+            stream: Stream::Unknown,
+            time: b"",
+            truncated: frame.truncated(),
+            end_offset: frame.end_offset(),
+        };
+        // A line that does not parse is passed through raw, and ends a pending partial line.
+        let docker;
+        let (line, partial) = match self.format {
+            LogFormat::Auto | LogFormat::Raw => {
+                let stats = &mut self.stats;
+                route(
+                    raw,
+                    &mut self.handler,
+                    &self.rules,
+                    stats,
+                    self.max_bytes,
+                    now,
+                    sink,
+                );
+                self.settle();
+                return;
+            }
+            LogFormat::Cri => match parse_cri(bytes) {
+                Ok(cri) => {
+                    if !cri.has_valid_time() {
+                        self.stats.invalid_timestamps += 1;
+                    }
+                    let line = Line {
+                        content: cri.content(),
+                        stream: cri.stream(),
+                        time: cri.time(),
+                        ..raw
+                    };
+                    (line, cri.is_partial())
                 }
-                LogFormat::Cri => match parse_cri(bytes) {
-                    Ok(cri) => {
-                        if !cri.has_valid_time() {
-                            stats.invalid_timestamps += 1;
-                        }
-                        let line = Line {
-                            content: cri.content(),
-                            stream: cri.stream(),
-                            time: cri.time(),
-                            ..raw
-                        };
-                        Some(self.merger.push(line, cri.is_partial(), now))
-                    }
-                    Err(_) => {
-                        stats.parse_fallbacks += 1;
-                        Some(self.merger.push(raw, false, now))
-                    }
-                },
-                LogFormat::Docker => match parse_docker_reusing(bytes, &mut self.docker_scratch) {
-                    Ok(docker) => {
-                        let line = Line {
-                            content: docker.content(),
-                            stream: docker.stream(),
-                            time: docker.time(),
-                            ..raw
-                        };
-                        let merged = self.merger.push(line, docker.is_partial(), now);
-                        if let Some(line) = merged {
-                            merged_line(
-                                line,
-                                &mut self.handler,
-                                &self.rules,
-                                stats,
-                                self.max_bytes,
-                                now,
-                                sink,
-                            );
-                        }
-                        None
-                    }
-                    Err(_) => {
-                        stats.parse_fallbacks += 1;
-                        Some(self.merger.push(raw, false, now))
-                    }
-                },
-            };
-            if let Some(Some(line)) = merged {
-                merged_line(
-                    line,
+                Err(_) => {
+                    self.stats.parse_fallbacks += 1;
+                    (raw, false)
+                }
+            },
+            LogFormat::Docker => match parse_docker_reusing(bytes, &mut self.docker_scratch) {
+                Ok(parsed) => {
+                    docker = parsed;
+                    let line = Line {
+                        content: docker.content(),
+                        stream: docker.stream(),
+                        time: docker.time(),
+                        ..raw
+                    };
+                    (line, docker.is_partial())
+                }
+                Err(_) => {
+                    self.stats.parse_fallbacks += 1;
+                    (raw, false)
+                }
+            },
+        };
+        if let Some(merged) = self.merger.push(line, partial, now) {
+            // Empty merged lines are dropped before the line handler, as in the Agent.
+            if merged.content.is_empty() {
+                self.stats.empty_dropped += 1;
+            } else {
+                let stats = &mut self.stats;
+                route(
+                    merged,
                     &mut self.handler,
                     &self.rules,
                     stats,
@@ -472,25 +468,8 @@ impl Decoder {
                     sink,
                 );
             }
-            self.settle();
         }
-    }
-}
-
-/// A line out of the partial merger: empty ones are dropped there, as the Agent does.
-fn merged_line(
-    line: Line<'_>,
-    handler: &mut Handler,
-    rules: &ProcessingRules,
-    stats: &mut DecoderStats,
-    max_bytes: usize,
-    now: Instant,
-    sink: &mut dyn FnMut(LogMessage<'_>),
-) {
-    if line.content.is_empty() {
-        stats.empty_dropped += 1;
-    } else {
-        route(line, handler, rules, stats, max_bytes, now, sink);
+        self.settle();
     }
 }
 
