@@ -1,6 +1,7 @@
 //! The `dogpipe` command line, thin over the library.
 
 mod json;
+mod logs;
 mod parse;
 
 use std::process::ExitCode;
@@ -10,12 +11,16 @@ const USAGE: &str = "dogpipe — DogStatsD and container logs data plane
 usage:
   dogpipe parse [--origin-detection-client] < packets
       Parse DogStatsD packets from stdin; print one JSON object per message.
+  dogpipe logs decode [--format auto|cri|docker|raw] [--max-message-bytes N] [--rules JSON] FILE...
+      Decode container log files (CRI, Docker json-file or plain); print one JSON object per
+      message: message, status, stream, time, truncated, offset.
   dogpipe help";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
+        Some("logs") => logs::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

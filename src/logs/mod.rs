@@ -1,0 +1,24 @@
+//! Container log decoding: framing, CRI and Docker json-file lines, partial lines, truncation,
+//! multi-line aggregation and processing rules, with the Datadog Agent's behaviour.
+
+mod cri;
+mod decoder;
+mod docker;
+mod framing;
+mod handler;
+mod message;
+mod partial;
+mod path;
+mod rules;
+mod trim;
+
+pub use cri::{CriError, CriLine, parse_cri};
+pub use decoder::{
+    DEFAULT_AGGREGATION_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, Decoder, DecoderConfig, DecoderStats,
+    LogFormat,
+};
+pub use docker::{DockerError, DockerErrorKind, DockerLine, parse_docker};
+pub use framing::{Frame, LineFramer};
+pub use message::{LogMessage, OwnedLogMessage, Stream};
+pub use path::{PodLogPath, container_id_from_symlink_name};
+pub use rules::{ProcessingRules, RuleError, RuleErrorKind, RuleScope};
