@@ -54,7 +54,9 @@ mod aggregate;
 mod dogstatsd;
 
 pub use aggregate::{
-    EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
+    AggregateStats, Aggregator, AggregatorConfig, ConfigError, DEFAULT_CONTEXT_LIMIT, EventRecord,
+    Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series, SeriesKind,
+    ServiceCheckRecord, Sketch, SketchPoint,
 };
 
 pub use dogstatsd::{
