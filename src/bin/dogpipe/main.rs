@@ -1,5 +1,6 @@
 //! The `dogpipe` command line, thin over the library.
 
+mod aggregate;
 mod json;
 mod parse;
 
@@ -10,12 +11,16 @@ const USAGE: &str = "dogpipe — DogStatsD and container logs data plane
 usage:
   dogpipe parse [--origin-detection-client] < packets
       Parse DogStatsD packets from stdin; print one JSON object per message.
+  dogpipe aggregate [--flush-interval SECONDS] [--hostname HOST] < timed messages
+      Replay DogStatsD messages on a simulated clock (`@<unix_seconds>` lines); print the
+      series, sketches, events and service checks each flush would send, one JSON object a line.
   dogpipe help";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
+        Some("aggregate") => aggregate::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
