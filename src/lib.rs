@@ -56,7 +56,7 @@ mod dogstatsd;
 pub use aggregate::{
     AggregateStats, Aggregator, AggregatorConfig, ConfigError, DEFAULT_CONTEXT_LIMIT, EventRecord,
     Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series, SeriesKind,
-    ServiceCheckRecord, Sketch, SketchPoint,
+    ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint,
 };
 
 pub use dogstatsd::{

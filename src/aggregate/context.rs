@@ -221,7 +221,8 @@ impl ContextStore {
                         .map(|t| self.interner.intern(t.get(r.tag_bytes)))
                         .collect(),
                     last_seen: i64::MIN,
-                    slots: Vec::new(),
+                    // Most contexts only ever have one open bucket at a time.
+                    slots: Vec::with_capacity(1),
                 };
                 let i = match self.free.pop() {
                     Some(i) => {

@@ -6,6 +6,7 @@
 mod aggregator;
 mod config;
 mod context;
+mod engine;
 mod enrich;
 mod mapper;
 mod output;
@@ -19,6 +20,7 @@ pub use config::{
     AggregatorConfig, ConfigError, DEFAULT_CONTEXT_LIMIT, HistogramAggregate,
     STANDARD_STATSD_PREFIXES,
 };
+pub use engine::ShardedAggregator;
 pub use mapper::MapperProfile;
 pub use output::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,

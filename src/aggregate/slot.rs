@@ -124,8 +124,8 @@ impl HistogramSamples {
 pub(crate) enum Agg {
     Counter(f64),
     Gauge(f64),
-    Set(SetMembers),
-    Histogram(HistogramSamples),
+    Set(Box<SetMembers>),
+    Histogram(Box<HistogramSamples>),
     Distribution(Box<AgentSketch>),
 }
 
@@ -134,8 +134,8 @@ impl Agg {
         match kind {
             Kind::Counter => Agg::Counter(0.0),
             Kind::Gauge => Agg::Gauge(0.0),
-            Kind::Set => Agg::Set(SetMembers::default()),
-            Kind::Histogram => Agg::Histogram(HistogramSamples::default()),
+            Kind::Set => Agg::Set(Box::default()),
+            Kind::Histogram => Agg::Histogram(Box::default()),
             Kind::Distribution => Agg::Distribution(Box::default()),
         }
     }
