@@ -3,7 +3,7 @@
 use super::config::AggregatorConfig;
 use super::enrich::{Enricher, timestamped};
 use super::output::Flush;
-use super::shard::Shard;
+use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
 use crate::Message;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub struct Aggregator {
     shard: Shard,
     pending: Flush,
     passthrough: AggregateStats,
+    clock: BucketClock,
 }
 
 impl Aggregator {
@@ -43,6 +44,7 @@ impl Aggregator {
             shard: Shard::new(config, limit),
             pending: Flush::default(),
             passthrough: AggregateStats::default(),
+            clock: BucketClock::default(),
         }
     }
 
@@ -58,6 +60,7 @@ impl Aggregator {
                     timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
                     return;
                 }
+                self.clock.note(now);
                 self.shard
                     .ingest(&r, m.values(), m.set_member(), m.sample_rate(), now);
             }
@@ -86,7 +89,8 @@ impl Aggregator {
 
     fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
         let mut out = std::mem::take(&mut self.pending);
-        self.shard.flush(now, include_open, &mut out);
+        let zero_buckets = self.clock.close(now, include_open);
+        self.shard.flush(now, include_open, &zero_buckets, &mut out);
         out
     }
 

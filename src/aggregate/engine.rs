@@ -14,7 +14,7 @@ use super::config::AggregatorConfig;
 use super::context::{ContextRef, Kind, TagSpan};
 use super::enrich::{Enricher, timestamped};
 use super::output::Flush;
-use super::shard::Shard;
+use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
 use crate::{Message, Metric};
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -143,6 +143,7 @@ enum Command {
     Flush {
         now: i64,
         include_open: bool,
+        zero_buckets: Arc<[i64]>,
         reply: Sender<(Flush, AggregateStats)>,
     },
     Stats(Sender<AggregateStats>),
@@ -178,6 +179,7 @@ pub struct ShardedAggregator {
     passthrough: AggregateStats,
     shards: Vec<ShardHandle>,
     recycled: Receiver<Batch>,
+    clock: BucketClock,
     /// Samples lost because a shard thread was gone (never expected; counted, not hidden).
     lost: u64,
 }
@@ -220,6 +222,7 @@ impl ShardedAggregator {
             passthrough: AggregateStats::default(),
             shards: handles,
             recycled,
+            clock: BucketClock::default(),
             lost: 0,
         }
     }
@@ -236,6 +239,7 @@ impl ShardedAggregator {
                     timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
                     return;
                 }
+                self.clock.note(now);
                 let n = self.shards.len() as u64;
                 let i = (((r.hash >> 32) * n) >> 32) as usize;
                 let Some(handle) = self.shards.get_mut(i) else {
@@ -281,12 +285,14 @@ impl ShardedAggregator {
     fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
         self.drain();
         let mut out = std::mem::take(&mut self.pending);
+        let zero_buckets: Arc<[i64]> = self.clock.close(now, include_open).into();
         let (reply, replies) = bounded(self.shards.len());
         for handle in &self.shards {
             if let Some(tx) = &handle.tx {
                 let _ = tx.send(Command::Flush {
                     now,
                     include_open,
+                    zero_buckets: Arc::clone(&zero_buckets),
                     reply: reply.clone(),
                 });
             }
@@ -350,10 +356,11 @@ fn run_shard(shard: &mut Shard, rx: &Receiver<Command>, recycle: &Sender<Batch>)
             Command::Flush {
                 now,
                 include_open,
+                zero_buckets,
                 reply,
             } => {
                 let mut out = Flush::default();
-                shard.flush(now, include_open, &mut out);
+                shard.flush(now, include_open, &zero_buckets, &mut out);
                 let _ = reply.send((out, shard.stats()));
             }
             Command::Stats(reply) => {

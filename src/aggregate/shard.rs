@@ -24,9 +24,6 @@ fn rate_matters(kind: Kind) -> bool {
 pub(crate) struct Shard {
     config: Arc<AggregatorConfig>,
     store: ContextStore,
-    /// Bucket starts that received a sample and are not flushed yet, ascending.
-    buckets: Vec<i64>,
-    last_cutoff: i64,
     limit: usize,
     stats: AggregateStats,
     /// Series name suffixes of histograms: aggregates then percentiles.
@@ -52,8 +49,6 @@ impl Shard {
         Shard {
             config,
             store: ContextStore::default(),
-            buckets: Vec::new(),
-            last_cutoff: 0,
             limit,
             stats: AggregateStats::default(),
             suffixes,
@@ -89,7 +84,6 @@ impl Shard {
         let Shard {
             store,
             stats,
-            buckets,
             limit,
             ..
         } = self;
@@ -103,7 +97,6 @@ impl Shard {
                 Some(a) => {
                     a.add_member(member);
                     stats.samples += 1;
-                    note_bucket(buckets, bucket);
                 }
                 None => stats.context_limit += 1,
             }
@@ -137,33 +130,28 @@ impl Shard {
             if !rate_ok {
                 stats.rate_clamped += added;
             }
-            note_bucket(buckets, bucket);
         }
     }
 
-    /// Emits every bucket that closed before `now` (all buckets when `include_open`), then
-    /// removes expired contexts.
-    pub(crate) fn flush(&mut self, now: i64, include_open: bool, out: &mut Flush) {
+    /// Emits every bucket that closed before `now` (all buckets when `include_open`), with
+    /// zeros for idle counters in `zero_buckets` (from [`BucketClock::close`]), then removes
+    /// expired contexts.
+    pub(crate) fn flush(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        zero_buckets: &[i64],
+        out: &mut Flush,
+    ) {
         let cutoff = bucket_start(now);
         let closes = |start: i64| include_open || start < cutoff;
-        let mut zero_buckets: Vec<i64> = self
-            .buckets
-            .iter()
-            .copied()
-            .filter(|&b| closes(b))
-            .collect();
-        self.buckets.retain(|&b| !closes(b));
-        if zero_buckets.is_empty() && cutoff - self.last_cutoff >= BUCKET_SECONDS {
-            zero_buckets.push(cutoff - BUCKET_SECONDS);
-        }
-        self.last_cutoff = self.last_cutoff.max(cutoff);
 
         let config = &*self.config;
         let suffixes = &self.suffixes;
         let scratch = &mut self.scratch;
         let mut expired = Vec::new();
         for (i, c) in self.store.iter_mut() {
-            emit(c, config, suffixes, &zero_buckets, &closes, scratch, out);
+            emit(c, config, suffixes, zero_buckets, &closes, scratch, out);
             let ttl = config.context_expiry_seconds
                 + if c.kind == Kind::Counter {
                     config.expiry_seconds
@@ -198,12 +186,49 @@ fn touch<'s>(
     Some(c)
 }
 
-fn note_bucket(buckets: &mut Vec<i64>, b: i64) {
-    if buckets.last() == Some(&b) {
-        return;
+/// Which buckets exist (received a metric) and are not flushed yet: the buckets where idle
+/// counters get their zeros (spec §5.4).
+///
+/// One clock is kept by whoever feeds the shards, not per shard, so the output does not depend
+/// on the number of shards (in the Agent each time sampler keeps its own, and an idle counter's
+/// zeros depend on which other metrics share its sampler).
+#[derive(Debug, Default)]
+pub(crate) struct BucketClock {
+    buckets: Vec<i64>,
+    last_cutoff: i64,
+}
+
+impl BucketClock {
+    /// Records that a metric arrived at `now`.
+    #[inline]
+    pub(crate) fn note(&mut self, now: i64) {
+        let b = bucket_start(now);
+        if self.buckets.last() == Some(&b) {
+            return;
+        }
+        if let Err(pos) = self.buckets.binary_search(&b) {
+            self.buckets.insert(pos, b);
+        }
     }
-    if let Err(pos) = buckets.binary_search(&b) {
-        buckets.insert(pos, b);
+
+    /// The buckets a flush at `now` closes, forgetting them; when there are none and a bucket's
+    /// width passed since the last flush, the bucket just before the cutoff (the Agent's
+    /// synthetic bucket for counter zeros).
+    pub(crate) fn close(&mut self, now: i64, include_open: bool) -> Vec<i64> {
+        let cutoff = bucket_start(now);
+        let closes = |b: i64| include_open || b < cutoff;
+        let mut closed: Vec<i64> = self
+            .buckets
+            .iter()
+            .copied()
+            .filter(|&b| closes(b))
+            .collect();
+        self.buckets.retain(|&b| !closes(b));
+        if closed.is_empty() && cutoff - self.last_cutoff >= BUCKET_SECONDS {
+            closed.push(cutoff - BUCKET_SECONDS);
+        }
+        self.last_cutoff = self.last_cutoff.max(cutoff);
+        closed
     }
 }
 
