@@ -6,12 +6,14 @@
 //! A lookup compares the stored name, host and tags with the candidate byte for byte: two contexts
 //! are never merged because their hashes are equal.
 //!
-//! Stored strings are interned: every context holding the tag `env:prod` shares one `Arc<[u8]>`.
+//! Stored strings are interned: every context holding the tag `env:prod` shares one `Arc<[u8]>`,
+//! and contexts with the same tag set share one [`TagSet`].
 
 use super::output::Text;
 use super::slot::Slot;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -113,6 +115,43 @@ pub(crate) struct ContextRef<'a> {
     pub(crate) tags: &'a [TagSpan],
 }
 
+/// An interned tag set: the tags' bytes in canonical order, contiguous (so matching a context
+/// reads one buffer), and the same tags as interned strings sorted for output. Contexts with the
+/// same tags share one set; sets share their strings.
+#[derive(Debug)]
+pub(crate) struct TagSet {
+    hash: u64,
+    /// Canonical order, concatenated.
+    bytes: Box<[u8]>,
+    /// End offset of each tag in `bytes`.
+    ends: Box<[u32]>,
+    /// Lexicographic order, for output.
+    pub(crate) sorted: Box<[Text]>,
+}
+
+impl TagSet {
+    #[inline]
+    fn matches(&self, r: &ContextRef<'_>) -> bool {
+        if self.ends.len() != r.tags.len() {
+            return false;
+        }
+        let mut start = 0usize;
+        for (&end, t) in self.ends.iter().zip(r.tags) {
+            let end = end as usize;
+            if self.bytes.get(start..end) != Some(t.get(r.tag_bytes)) {
+                return false;
+            }
+            start = end;
+        }
+        true
+    }
+}
+
+/// The order-independent hash of a context's tags (the sum `canonicalize` returns).
+fn tag_set_hash(r: &ContextRef<'_>) -> u64 {
+    r.tags.iter().fold(0u64, |acc, t| acc.wrapping_add(t.hash))
+}
+
 /// A live context and its open buckets.
 #[derive(Debug)]
 pub(crate) struct Context {
@@ -120,8 +159,7 @@ pub(crate) struct Context {
     pub(crate) kind: Kind,
     pub(crate) name: Text,
     pub(crate) host: Text,
-    /// Canonical order (as [`canonicalize`] leaves them).
-    pub(crate) tags: Box<[Text]>,
+    pub(crate) tags: Arc<TagSet>,
     /// Unix seconds of the last sample.
     pub(crate) last_seen: i64,
     /// Bucket aggregates; a slot whose bucket was flushed stays for its buffers' capacity.
@@ -135,12 +173,7 @@ impl Context {
             && self.kind == r.kind
             && *self.name == *r.name
             && *self.host == *r.host
-            && self.tags.len() == r.tags.len()
-            && self
-                .tags
-                .iter()
-                .zip(r.tags)
-                .all(|(a, b)| **a == *b.get(r.tag_bytes))
+            && self.tags.matches(r)
     }
 }
 
@@ -162,7 +195,7 @@ impl Interner {
         t
     }
 
-    /// Forgets strings no context holds any more.
+    /// Forgets strings nothing holds any more.
     pub(crate) fn sweep(&mut self) {
         self.table.retain(|t| Arc::strong_count(t) > 1);
     }
@@ -172,12 +205,12 @@ impl Interner {
     }
 }
 
-/// The contexts of one shard: a hash table of indices into a slab.
+/// The contexts of one shard, stored inline in a hash table keyed by context hash (one probe and
+/// one contiguous read per lookup); tag sets and strings interned beside them.
 #[derive(Debug, Default)]
 pub(crate) struct ContextStore {
-    table: HashTable<u32>,
-    slab: Vec<Option<Context>>,
-    free: Vec<u32>,
+    table: HashTable<Context>,
+    tag_sets: HashTable<Arc<TagSet>>,
     pub(crate) interner: Interner,
 }
 
@@ -190,7 +223,39 @@ impl ContextStore {
         self.table.len()
     }
 
-    /// The context of `r`, created (strings interned) when new and under `limit`.
+    /// The interned tag set of `r`.
+    fn tag_set(
+        tag_sets: &mut HashTable<Arc<TagSet>>,
+        interner: &mut Interner,
+        r: &ContextRef<'_>,
+    ) -> Arc<TagSet> {
+        let hash = tag_set_hash(r);
+        if let Some(t) = tag_sets.find(hash, |t| t.hash == hash && t.matches(r)) {
+            return Arc::clone(t);
+        }
+        let mut bytes = Vec::with_capacity(r.tags.iter().map(|t| t.len as usize).sum());
+        let mut ends = Vec::with_capacity(r.tags.len());
+        for t in r.tags {
+            bytes.extend_from_slice(t.get(r.tag_bytes));
+            ends.push(bytes.len() as u32);
+        }
+        let mut sorted: Vec<Text> = r
+            .tags
+            .iter()
+            .map(|t| interner.intern(t.get(r.tag_bytes)))
+            .collect();
+        sorted.sort();
+        let set = Arc::new(TagSet {
+            hash,
+            bytes: bytes.into(),
+            ends: ends.into(),
+            sorted: sorted.into(),
+        });
+        tag_sets.insert_unique(hash, Arc::clone(&set), |t| t.hash);
+        set
+    }
+
+    /// The context of `r`, created (strings and tag set interned) when new and under `limit`.
     #[inline]
     pub(crate) fn get_or_insert(
         &mut self,
@@ -198,77 +263,43 @@ impl ContextStore {
         limit: usize,
         created: &mut u64,
     ) -> Result<&mut Context, OverLimit> {
-        let slab = &self.slab;
-        let found = self.table.find(r.hash, |&i| {
-            slab.get(i as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|c| c.matches(r))
-        });
-        let index = match found {
-            Some(&i) => i as usize,
-            None => {
-                if self.table.len() >= limit {
-                    return Err(OverLimit);
-                }
+        let len = self.table.len();
+        let ContextStore {
+            table,
+            tag_sets,
+            interner,
+        } = self;
+        match table.entry(r.hash, |c| c.matches(r), |c| c.hash) {
+            Entry::Occupied(o) => Ok(o.into_mut()),
+            Entry::Vacant(_) if len >= limit => Err(OverLimit),
+            Entry::Vacant(v) => {
                 let context = Context {
                     hash: r.hash,
                     kind: r.kind,
-                    name: self.interner.intern(r.name),
-                    host: self.interner.intern(r.host),
-                    tags: r
-                        .tags
-                        .iter()
-                        .map(|t| self.interner.intern(t.get(r.tag_bytes)))
-                        .collect(),
+                    name: interner.intern(r.name),
+                    host: interner.intern(r.host),
+                    tags: Self::tag_set(tag_sets, interner, r),
                     last_seen: i64::MIN,
                     // Most contexts only ever have one open bucket at a time.
                     slots: Vec::with_capacity(1),
                 };
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        if let Some(slot) = self.slab.get_mut(i as usize) {
-                            *slot = Some(context);
-                        }
-                        i
-                    }
-                    None => {
-                        self.slab.push(Some(context));
-                        (self.slab.len() - 1) as u32
-                    }
-                };
-                let slab = &self.slab;
-                self.table.insert_unique(r.hash, i, |&j| {
-                    slab.get(j as usize)
-                        .and_then(Option::as_ref)
-                        .map_or(0, |c| c.hash)
-                });
                 *created += 1;
-                i as usize
+                Ok(v.insert(context).into_mut())
             }
-        };
-        self.slab
-            .get_mut(index)
-            .and_then(Option::as_mut)
-            .ok_or(OverLimit)
-    }
-
-    /// Every live context, mutably, with its slab index.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Context)> {
-        self.slab
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, c)| c.as_mut().map(|c| (i, c)))
-    }
-
-    /// Removes the context at slab index `i`.
-    pub(crate) fn remove(&mut self, i: usize) {
-        let Some(context) = self.slab.get_mut(i).and_then(Option::take) else {
-            return;
-        };
-        if let Ok(entry) = self.table.find_entry(context.hash, |&j| j as usize == i) {
-            entry.remove();
         }
-        self.free.push(i as u32);
+    }
+
+    /// Calls `f` on every context; removes those for which it returns false, then forgets the
+    /// tag sets and strings no context holds any more. Returns how many were removed.
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&mut Context) -> bool) -> usize {
+        let before = self.table.len();
+        self.table.retain(|c| f(c));
+        let removed = before - self.table.len();
+        if removed > 0 {
+            self.tag_sets.retain(|t| Arc::strong_count(t) > 1);
+            self.interner.sweep();
+        }
+        removed
     }
 }
 

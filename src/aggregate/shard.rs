@@ -149,8 +149,7 @@ impl Shard {
         let config = &*self.config;
         let suffixes = &self.suffixes;
         let scratch = &mut self.scratch;
-        let mut expired = Vec::new();
-        for (i, c) in self.store.iter_mut() {
+        let expired = self.store.retain(|c| {
             emit(c, config, suffixes, zero_buckets, &closes, scratch, out);
             let ttl = config.context_expiry_seconds
                 + if c.kind == Kind::Counter {
@@ -158,17 +157,9 @@ impl Shard {
                 } else {
                     0
                 };
-            if !c.slots.iter().any(|s| s.live) && c.last_seen.saturating_add(ttl) < now {
-                expired.push(i);
-            }
-        }
-        if !expired.is_empty() {
-            self.stats.contexts_expired += expired.len() as u64;
-            for i in expired {
-                self.store.remove(i);
-            }
-            self.store.interner.sweep();
-        }
+            c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now
+        });
+        self.stats.contexts_expired += expired as u64;
     }
 }
 
@@ -233,9 +224,7 @@ impl BucketClock {
 }
 
 fn sorted_tags(c: &Context) -> Vec<Text> {
-    let mut tags = c.tags.to_vec();
-    tags.sort();
-    tags
+    c.tags.sorted.to_vec()
 }
 
 fn suffixed(name: &[u8], suffix: &[u8]) -> Text {
