@@ -126,12 +126,21 @@ fn bytes_per_context(n: usize, tags: impl Fn(usize) -> String) -> f64 {
     let mut line = Vec::new();
     // Warm the buffers with one context first.
     let warm = format!("warm:1|c|#{}", tags(n + 1));
-    agg.insert(&parse_packet(warm.as_bytes(), &ParserConfig::default()).next().unwrap().unwrap(), 0);
+    agg.insert(
+        &parse_packet(warm.as_bytes(), &ParserConfig::default())
+            .next()
+            .unwrap()
+            .unwrap(),
+        0,
+    );
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     for i in 0..n {
         line.clear();
         line.extend_from_slice(format!("service.request.count.{i:08}:1|c|#{}", tags(i)).as_bytes());
-        let m = parse_packet(&line, &ParserConfig::default()).next().unwrap().unwrap();
+        let m = parse_packet(&line, &ParserConfig::default())
+            .next()
+            .unwrap()
+            .unwrap();
         agg.insert(&m, 0);
     }
     let after = LIVE_BYTES.load(Ordering::Relaxed);
@@ -156,7 +165,11 @@ fn a_context_costs_a_documented_number_of_bytes_and_repeated_tags_are_stored_onc
     // context with a tag set of its own adds the set (≈ 80 B + the tags' bytes + 20 B per tag),
     // while each tag string is still stored once per shard.
     assert!(no_tags < 300.0, "{no_tags}");
-    assert!(shared_set - no_tags < 8.0, "a shared tag set costs {}", shared_set - no_tags);
+    assert!(
+        shared_set - no_tags < 8.0,
+        "a shared tag set costs {}",
+        shared_set - no_tags
+    );
     let tag_bytes = SHARED.len() - 3 + "id:00000000".len();
     let own_extra = own_set - no_tags;
     assert!(

@@ -116,6 +116,14 @@ impl Enricher {
         }
     }
 
+    #[cfg(test)]
+    fn note_extracted(&mut self, found: &Extracted<'_>) {
+        self.last_extracted = (
+            found.entity_id.map(<[u8]>::to_vec),
+            found.cardinality.map(<[u8]>::to_vec),
+        );
+    }
+
     fn push_tag(&mut self, tag: &[u8]) {
         let start = self.tag_bytes.len() as u32;
         self.tag_bytes.extend_from_slice(tag);
@@ -128,10 +136,7 @@ impl Enricher {
 
     /// The context of a metric, or `None` when it is blocklisted (counted).
     #[inline]
-    pub(crate) fn metric(&mut self, m: &Metric<'_>) -> Option<ContextRef<'_>> {
-        self.name.clear();
-        self.host.clear();
-        self.tag_bytes.clear();
+    pub(crate) fn metric<'s, 'b: 's>(&'s mut self, m: &Metric<'b>) -> Option<ContextRef<'s>> {
         self.tags.clear();
         let raw = m.name();
         let mapped = if self.config.mapper_profiles.is_empty() {
@@ -141,60 +146,96 @@ impl Enricher {
         };
         let base: &[u8] = mapped.as_ref().map_or(raw, |m| &m.name);
         let ns = &self.config.namespace;
-        if !ns.is_empty()
+        let namespaced = !ns.is_empty()
             && !self
                 .config
                 .namespace_exempt
                 .iter()
-                .any(|p| base.starts_with(p))
-        {
-            self.name.extend_from_slice(ns);
+                .any(|p| base.starts_with(p));
+        // The name is borrowed from the message unless the mapper or the namespace changed it.
+        let owned_name = mapped.is_some() || namespaced;
+        if owned_name {
+            self.name.clear();
+            if namespaced {
+                self.name.extend_from_slice(ns);
+            }
+            self.name.extend_from_slice(base);
         }
-        self.name.extend_from_slice(base);
-        if self.blocked(&self.name) {
+        if self.blocked(if owned_name { &self.name } else { raw }) {
             self.stats.blocklisted += m.value_count() as u64;
             return None;
         }
 
-        let mut found = Extracted::default();
         let mut card_set = m.origin().cardinality_raw().is_some();
-        let mapped_tags = mapped
-            .as_ref()
-            .map(|m| m.tags.as_slice())
-            .unwrap_or_default();
-        for tag in m.tags().chain(mapped_tags.iter().map(Vec::as_slice)) {
-            if classify(tag, &mut found, &mut card_set) {
-                self.push_tag(tag);
+        // Tags are referenced in place in the message unless tags must be added (mapper or
+        // `dogstatsd_tags`); then they are all copied into one scratch buffer.
+        let borrow_tags = mapped.is_none() && self.config.extra_tags.is_empty();
+        // `Some(Some(h))`: a `host:` tag in the message; `Some(None)`: one copied to `self.host`.
+        let mut host_tag: Option<Option<&'b [u8]>> = None;
+        if borrow_tags {
+            let mut found = Extracted::default();
+            let line = m.line();
+            let base_addr = line.as_ptr() as usize;
+            for tag in m.tags() {
+                if classify(tag, &mut found, &mut card_set) {
+                    self.tags.push(TagSpan {
+                        start: (tag.as_ptr() as usize).saturating_sub(base_addr) as u32,
+                        len: tag.len() as u32,
+                        hash: 0,
+                    });
+                }
             }
-        }
-        #[cfg(test)]
-        {
-            self.last_extracted = (
-                found.entity_id.map(<[u8]>::to_vec),
-                found.cardinality.map(<[u8]>::to_vec),
-            );
-        }
-        let host_given = found.host.is_some();
-        if let Some(h) = found.host {
-            self.host.extend_from_slice(h);
-        }
-        let config = Arc::clone(&self.config);
-        for tag in &config.extra_tags {
-            self.push_tag(tag);
-        }
-        let tag_set = canonicalize(&self.tag_bytes, &mut self.tags);
-        let host: &[u8] = if host_given {
-            &self.host
+            host_tag = found.host.map(Some);
+            #[cfg(test)]
+            self.note_extracted(&found);
         } else {
-            &self.config.hostname
+            let mut found = Extracted::default();
+            self.tag_bytes.clear();
+            let mapped_tags = mapped
+                .as_ref()
+                .map(|m| m.tags.as_slice())
+                .unwrap_or_default();
+            for tag in m.tags().chain(mapped_tags.iter().map(Vec::as_slice)) {
+                if classify(tag, &mut found, &mut card_set) {
+                    self.push_tag(tag);
+                }
+            }
+            for tag in &self.config.extra_tags {
+                let start = self.tag_bytes.len() as u32;
+                self.tag_bytes.extend_from_slice(tag);
+                self.tags.push(TagSpan {
+                    start,
+                    len: tag.len() as u32,
+                    hash: 0,
+                });
+            }
+            if let Some(h) = found.host {
+                self.host.clear();
+                self.host.extend_from_slice(h);
+                host_tag = Some(None);
+            }
+            #[cfg(test)]
+            self.note_extracted(&found);
+        }
+        let tag_bytes: &[u8] = if borrow_tags {
+            m.line()
+        } else {
+            &self.tag_bytes
         };
+        let tag_set = canonicalize(tag_bytes, &mut self.tags);
+        let host: &[u8] = match host_tag {
+            Some(Some(h)) => h,
+            Some(None) => &self.host,
+            None => &self.config.hostname,
+        };
+        let name: &[u8] = if owned_name { &self.name } else { raw };
         let kind = Kind::of(m.metric_type());
         Some(ContextRef {
-            hash: context_hash(kind, &self.name, host, tag_set),
+            hash: context_hash(kind, name, host, tag_set),
             kind,
-            name: &self.name,
+            name,
             host,
-            tag_bytes: &self.tag_bytes,
+            tag_bytes,
             tags: &self.tags,
         })
     }
