@@ -163,6 +163,7 @@ fn sharded(c: &mut Criterion, corpora: &[Corpus]) {
     for corpus in corpora {
         g.throughput(Throughput::Elements(corpus.messages));
         for shards in [1, 2, 4] {
+            let (mut cpu, mut messages) = (0u64, 0u64);
             g.bench_function(format!("{}/{shards}", corpus.name), |b| {
                 let mut agg = ShardedAggregator::new(
                     AggregatorConfig::default().with_hostname("bench"),
@@ -178,7 +179,6 @@ fn sharded(c: &mut Criterion, corpora: &[Corpus]) {
                     black_box(agg.stats()); // waits for the shards
                 };
                 pass(&mut agg, now);
-                let (mut cpu, mut messages) = (0u64, 0u64);
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
@@ -193,14 +193,14 @@ fn sharded(c: &mut Criterion, corpora: &[Corpus]) {
                     }
                     total
                 });
-                if cpu > 0 {
-                    eprintln!(
-                        "  {}/{shards}: {:.2} M messages per CPU-second (all threads)",
-                        corpus.name,
-                        messages as f64 / cpu as f64 * 1e3
-                    );
-                }
             });
+            if cpu > 0 {
+                eprintln!(
+                    "  {}/{shards}: {:.2} M messages per CPU-second (all threads)",
+                    corpus.name,
+                    messages as f64 / cpu as f64 * 1e3
+                );
+            }
         }
     }
     g.finish();
