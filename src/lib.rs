@@ -85,10 +85,11 @@
 //! * **Metric type in the context.** The Agent shares one context between a gauge and a counter
 //!   with the same name, tags and host; dogpipe keeps them apart (timings and histograms still
 //!   share, as both are histograms).
-//! * **Nonsense sample rates.** A rate outside (0, 1] (or NaN) on a counter, histogram, timing or
-//!   distribution is taken as 1 and counted in [`AggregateStats::rate_clamped`]; the Agent would
-//!   emit ±Inf or flip signs for counters (distributions already do this in the Agent). Gauges
-//!   and sets ignore rates, as in the Agent.
+//! * **Nonsense sample rates.** A rate outside [1/4294967295, 1] (0, negative, above 1, NaN or
+//!   absurdly small) on a counter, histogram, timing or distribution is taken as 1 and counted in
+//!   [`AggregateStats::rate_clamped`]; the Agent would emit ±Inf or flip signs for counters, and
+//!   a tiny rate would make one sample weigh billions (distributions already treat ≤ 0 and > 1
+//!   as 1 in the Agent). Gauges and sets ignore rates, as in the Agent.
 //! * **Dropped values are counted**: NaN/±Inf values ([`AggregateStats::non_finite`], silent in
 //!   the Agent), blocklisted names, the context limit, timestamped non-gauge/counter samples.
 //! * **Empty tags** (`#a,,b`) are dropped; the Agent forwards them.

@@ -300,3 +300,26 @@ fn events_and_service_checks_are_enriched() {
         ]
     );
 }
+
+#[test]
+fn huge_clock_jumps_and_extreme_clock_values_do_not_hang_or_panic() {
+    let input = format!("@{T0}\nc:1|c\n@9223372036854775807\nm:1|g\n");
+    let (lines, stderr, ok) = run_with(&input, &[], &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(lines[0], series("c", "rate", "h0", "", "0.1"));
+    let (_, stderr, ok) = run_with(
+        "@-9223372036854775808\nm:1|g\n@-9223372036854775808\n",
+        &[],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let (_, stderr, ok) = run_with(
+        &format!("@{T0}\ng:1|g\n@{}\n", T0 + 100_000_000),
+        &["--flush-interval", "1"],
+        &[("DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS", "9000000000")],
+    );
+    assert!(
+        !ok && stderr.contains("more than 1000000 flush intervals"),
+        "{stderr}"
+    );
+}

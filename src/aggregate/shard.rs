@@ -11,8 +11,12 @@ use std::sync::Arc;
 /// The start of the 10 s bucket holding `t` (Unix seconds).
 #[inline]
 pub(crate) fn bucket_start(t: i64) -> i64 {
-    t - t.rem_euclid(BUCKET_SECONDS)
+    t.saturating_sub(t.rem_euclid(BUCKET_SECONDS))
 }
+
+/// The smallest sample rate taken as given: `1 / u32::MAX`, so a sample weighs at most
+/// `u32::MAX` (one sketch bin). Smaller (and non-positive, > 1 or NaN) rates are taken as 1.
+pub(crate) const MIN_SAMPLE_RATE: f64 = 1.0 / u32::MAX as f64;
 
 /// Whether the sample rate changes how a value of this kind counts.
 fn rate_matters(kind: Kind) -> bool {
@@ -79,7 +83,7 @@ impl Shard {
         now: i64,
     ) {
         let bucket = bucket_start(now);
-        let rate_ok = !rate_matters(r.kind) || (rate > 0.0 && rate <= 1.0);
+        let rate_ok = !rate_matters(r.kind) || (MIN_SAMPLE_RATE..=1.0).contains(&rate);
         let rate = if rate_ok { rate } else { 1.0 };
         let Shard {
             store,

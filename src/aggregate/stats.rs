@@ -15,7 +15,8 @@ pub struct AggregateStats {
     pub service_checks: u64,
     /// Dropped: NaN or ±Inf values.
     pub non_finite: u64,
-    /// Not dropped: values whose sample rate was outside (0, 1] (or NaN) and was taken as 1.
+    /// Not dropped: counter, histogram, timing or distribution values whose sample rate was
+    /// outside [1/4294967295, 1] (0, negative, > 1, NaN, or absurdly small) and was taken as 1.
     pub rate_clamped: u64,
     /// Dropped: metric name on the blocklist.
     pub blocklisted: u64,

@@ -407,26 +407,29 @@ fn m57_the_cardinality_tag_is_extracted_once() {
 
 #[test]
 fn nonsense_sample_rates_count_as_one_and_are_counted() {
-    let f = one("c:1|c|@0\nc:1|c|@-2\nc:1|c|@7\nh:5|h|@0\ng:1|g|@0");
+    let f = one(
+        "c:1|c|@0\nc:1|c|@-2\nc:1|c|@7\nh:5|h|@0\ng:1|g|@0\nc:1|c|@nan\nc:1|c|@1e-300\nd:1|d|@1e-300",
+    );
     assert_eq!(
         series(&f)
             .into_iter()
             .filter(|s| !s.starts_with("h."))
             .collect::<Vec<_>>(),
         [
-            "c rate agent-host [] (0,0.3)",
+            "c rate agent-host [] (0,0.5)",
             "g gauge agent-host [] (0,1)"
         ]
     );
+    assert_eq!(f.sketches[0].points[0].count, 1);
     let mut a = agg();
     feed(
         &mut a,
-        "c:1|c|@0\nc:1|c|@-2\nc:1|c|@7\nh:5|h|@0\ng:1|g|@0",
+        "c:1|c|@0\nc:1|c|@-2\nc:1|c|@7\nh:5|h|@0\ng:1|g|@0\nc:1|c|@nan\nc:1|c|@1e-300\nd:1|d|@1e-300",
         T0,
     );
     assert_eq!(
         a.stats().rate_clamped,
-        4,
+        7,
         "the gauge's rate is irrelevant, not clamped"
     );
 }

@@ -20,6 +20,10 @@ pub const USAGE: &str =
   DD_STATSD_METRIC_BLOCKLIST_MATCH_PREFIX, DD_DOGSTATSD_TAGS, DD_DOGSTATSD_EXPIRY_SECONDS,
   DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS, DD_DOGSTATSD_CONTEXT_LIMIT";
 
+/// Most flushes one clock line may cause while contexts are alive (a guard against a typo such
+/// as `@17000000000` running for hours).
+const MAX_FLUSHES_PER_STEP: u32 = 1_000_000;
+
 /// Default of `--flush-interval`: the Agent's flush period.
 const DEFAULT_FLUSH_SECONDS: i64 = 15;
 
@@ -209,11 +213,28 @@ pub fn replay(
                         n + 1
                     ));
                 }
-                // A flush at every multiple of the interval in (now, t].
+                // A flush at every multiple of the interval in (now, t]. Once no context is
+                // alive the remaining flushes would emit nothing: skip to the last one.
+                let last = t.div_euclid(flush_interval).saturating_mul(flush_interval);
                 let mut next = (now.div_euclid(flush_interval) + 1).saturating_mul(flush_interval);
+                let mut flushes = 0u32;
                 while next <= t {
                     write_flush(&agg.flush(next), &mut buf, out).map_err(write_err)?;
-                    next = next.saturating_add(flush_interval);
+                    flushes += 1;
+                    if flushes >= MAX_FLUSHES_PER_STEP {
+                        return Err(format!(
+                            "aggregate: line {}: the clock jumps over more than {MAX_FLUSHES_PER_STEP} flush intervals while contexts are alive",
+                            n + 1
+                        ));
+                    }
+                    next = if agg.stats().live_contexts == 0 && next < last {
+                        last
+                    } else {
+                        next.saturating_add(flush_interval)
+                    };
+                    if next == i64::MAX {
+                        break;
+                    }
                 }
             }
             clock = Some(t);
