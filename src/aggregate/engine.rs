@@ -382,3 +382,65 @@ impl Drop for ShardedAggregator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ParserConfig, parse_message};
+
+    fn feed(agg: &mut ShardedAggregator, lines: &[String], now: i64) {
+        for l in lines {
+            agg.insert(
+                &parse_message(l.as_bytes(), &ParserConfig::default()).unwrap(),
+                now,
+            );
+        }
+    }
+
+    #[test]
+    fn the_context_limit_is_shared_between_shards_and_drops_are_counted() {
+        let mut agg = ShardedAggregator::new(AggregatorConfig::default().with_context_limit(10), 3);
+        let lines: Vec<String> = (0..1000).map(|i| format!("m{i}:1|g")).collect();
+        feed(&mut agg, &lines, 0);
+        let s = agg.stats();
+        // ceil(10 / 3) = 4 per shard: at most 12, and each shard fills up under 1000 names.
+        assert_eq!(s.live_contexts, 12);
+        assert_eq!(s.samples + s.context_limit, 1000);
+        assert_eq!(agg.flush(10).series.len(), 12);
+    }
+
+    #[test]
+    fn more_than_a_batch_of_samples_reaches_the_shards_before_a_flush() {
+        let mut agg = ShardedAggregator::new(AggregatorConfig::default(), 2);
+        let lines: Vec<String> = (0..3 * BATCH_SAMPLES)
+            .map(|i| format!("c:{i}|c|#k:{}", i % 7))
+            .collect();
+        feed(&mut agg, &lines, 0);
+        let f = agg.flush(10);
+        let total: f64 = f.series.iter().map(|s| s.points[0].value).sum();
+        let expected: usize = (0..3 * BATCH_SAMPLES).sum();
+        assert_eq!(f.series.len(), 7);
+        assert!((total - expected as f64 / 10.0).abs() < 1e-6);
+        assert_eq!(agg.shard_count(), 2);
+    }
+
+    #[test]
+    fn events_service_checks_and_timestamped_samples_pass_through() {
+        let mut agg = ShardedAggregator::new(AggregatorConfig::default(), 2);
+        let lines = [
+            "_e{1,1}:t|x".to_string(),
+            "_sc|c|0".into(),
+            "m:5|g|T100".into(),
+        ];
+        feed(&mut agg, &lines, 7);
+        let f = agg.flush(7);
+        assert_eq!(
+            (f.events.len(), f.service_checks.len(), f.series.len()),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (f.events[0].timestamp, f.series[0].points[0].timestamp),
+            (7, 100)
+        );
+    }
+}
