@@ -112,9 +112,9 @@ mod aggregate;
 mod dogstatsd;
 
 pub use aggregate::{
-    AggregateStats, Aggregator, AggregatorConfig, ConfigError, DEFAULT_CONTEXT_LIMIT, EventRecord,
-    Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series, SeriesKind,
-    ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint,
+    AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,
+    EventRecord, Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series,
+    SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint,
 };
 
 pub use dogstatsd::{

@@ -48,10 +48,10 @@ impl HistogramAggregate {
     }
 }
 
-/// A setting the aggregator cannot use.
+/// A setting the aggregator cannot use (the error type of the aggregation layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum AggregateError {
     /// A histogram percentile outside [0, 1] or not a number.
     InvalidPercentile(String),
     /// A histogram aggregate other than max, min, median, avg, sum, count.
@@ -64,30 +64,30 @@ pub enum ConfigError {
     InvalidRegex(String),
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for AggregateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::InvalidPercentile(p) => write!(
+            AggregateError::InvalidPercentile(p) => write!(
                 f,
                 "invalid histogram percentile `{p}`: use a number between 0 and 1, such as 0.95"
             ),
-            ConfigError::UnknownHistogramAggregate(a) => write!(
+            AggregateError::UnknownHistogramAggregate(a) => write!(
                 f,
                 "unknown histogram aggregate `{a}`: use max, min, median, avg, sum or count"
             ),
-            ConfigError::InvalidMapperProfiles(why) => {
+            AggregateError::InvalidMapperProfiles(why) => {
                 write!(f, "invalid mapper profiles: {why}")
             }
-            ConfigError::InvalidWildcard(p) => write!(
+            AggregateError::InvalidWildcard(p) => write!(
                 f,
                 "invalid wildcard mapping `{p}`: only letters, digits, `-`, `_`, `.` and single `*` are allowed"
             ),
-            ConfigError::InvalidRegex(why) => write!(f, "invalid regex mapping: {why}"),
+            AggregateError::InvalidRegex(why) => write!(f, "invalid regex mapping: {why}"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for AggregateError {}
 
 /// The Agent's default `statsd_metric_namespace_blacklist`: names starting with these are never
 /// namespaced.
@@ -194,12 +194,15 @@ impl AggregatorConfig {
     /// `histogram_percentiles`); each becomes `.<round(p × 100)>percentile`. Defaults to 0.95.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidPercentile`] for a value outside [0, 1] or NaN.
-    pub fn with_histogram_percentiles(mut self, percentiles: &[f64]) -> Result<Self, ConfigError> {
+    /// [`AggregateError::InvalidPercentile`] for a value outside [0, 1] or NaN.
+    pub fn with_histogram_percentiles(
+        mut self,
+        percentiles: &[f64],
+    ) -> Result<Self, AggregateError> {
         let mut out = Vec::with_capacity(percentiles.len());
         for &p in percentiles {
             if !(0.0..=1.0).contains(&p) {
-                return Err(ConfigError::InvalidPercentile(p.to_string()));
+                return Err(AggregateError::InvalidPercentile(p.to_string()));
             }
             out.push((p * 100.0 + 0.5) as u32);
         }

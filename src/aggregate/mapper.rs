@@ -1,7 +1,7 @@
 //! Mapper profiles (`dogstatsd_mapper_profiles`): rename metrics by wildcard or regex and add
 //! tags from the captures, with an LRU cache of results.
 
-use super::config::ConfigError;
+use super::config::AggregateError;
 use hashbrown::HashMap;
 use regex::bytes::Regex;
 use std::sync::Arc;
@@ -37,15 +37,15 @@ pub(crate) struct Mapped {
     pub(crate) tags: Vec<Vec<u8>>,
 }
 
-fn invalid(why: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidMapperProfiles(why.into())
+fn invalid(why: impl Into<String>) -> AggregateError {
+    AggregateError::InvalidMapperProfiles(why.into())
 }
 
 /// Turns a wildcard pattern into an anchored regex: `*` captures `[^.]*`.
-fn wildcard_regex(pattern: &str) -> Result<String, ConfigError> {
+fn wildcard_regex(pattern: &str) -> Result<String, AggregateError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_*.".contains(c);
     if pattern.is_empty() || !pattern.chars().all(allowed) || pattern.contains("**") {
-        return Err(ConfigError::InvalidWildcard(pattern.to_string()));
+        return Err(AggregateError::InvalidWildcard(pattern.to_string()));
     }
     let mut re = String::from("^");
     for c in pattern.chars() {
@@ -73,20 +73,20 @@ impl MapperProfile {
     /// ends), the new `name` and `tags` whose values may use `$1`, `${1}` or named groups.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidWildcard`] or [`ConfigError::InvalidRegex`].
+    /// [`AggregateError::InvalidWildcard`] or [`AggregateError::InvalidRegex`].
     pub fn with_mapping(
         mut self,
         pattern: &str,
         regex: bool,
         name: impl AsRef<[u8]>,
         tags: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<MapperProfile, ConfigError> {
+    ) -> Result<MapperProfile, AggregateError> {
         let source = if regex {
             format!("^(?:{pattern})$")
         } else {
             wildcard_regex(pattern)?
         };
-        let regex = Regex::new(&source).map_err(|e| ConfigError::InvalidRegex(e.to_string()))?;
+        let regex = Regex::new(&source).map_err(|e| AggregateError::InvalidRegex(e.to_string()))?;
         self.mappings.push(Mapping {
             regex,
             name: name.as_ref().to_vec(),
@@ -104,9 +104,9 @@ impl MapperProfile {
     /// `[{"name","prefix","mappings":[{"match","match_type":"wildcard"|"regex","name","tags":{…}}]}]`.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidMapperProfiles`] naming the missing or mistyped field, or the
+    /// [`AggregateError::InvalidMapperProfiles`] naming the missing or mistyped field, or the
     /// pattern errors of [`with_mapping`](Self::with_mapping).
-    pub fn parse_json(json: &str) -> Result<Vec<MapperProfile>, ConfigError> {
+    pub fn parse_json(json: &str) -> Result<Vec<MapperProfile>, AggregateError> {
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let list = value

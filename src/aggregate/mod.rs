@@ -17,7 +17,7 @@ mod stats;
 
 pub use aggregator::Aggregator;
 pub use config::{
-    AggregatorConfig, ConfigError, DEFAULT_CONTEXT_LIMIT, HistogramAggregate,
+    AggregateError, AggregatorConfig, DEFAULT_CONTEXT_LIMIT, HistogramAggregate,
     STANDARD_STATSD_PREFIXES,
 };
 pub use engine::ShardedAggregator;
