@@ -25,6 +25,8 @@ use std::thread::JoinHandle;
 pub(crate) const BATCH_SAMPLES: usize = 256;
 /// Batches queued per shard before `insert` blocks.
 pub(crate) const QUEUE_BATCHES: usize = 8;
+/// Most shards (threads) an engine starts.
+pub(crate) const MAX_SHARDS: usize = 1024;
 
 /// One message's worth of samples, as offsets into its batch's buffers.
 #[derive(Debug, Clone, Copy)]
@@ -193,10 +195,10 @@ impl std::fmt::Debug for ShardedAggregator {
 }
 
 impl ShardedAggregator {
-    /// An engine with `shards` shard threads (at least 1). The context limit of `config` is
-    /// shared evenly: each shard holds at most `ceil(limit / shards)` contexts.
+    /// An engine with `shards` shard threads (clamped to 1..=1024). The context limit of
+    /// `config` is shared evenly: each shard holds at most `ceil(limit / shards)` contexts.
     pub fn new(config: AggregatorConfig, shards: usize) -> ShardedAggregator {
-        let n = shards.max(1);
+        let n = shards.clamp(1, MAX_SHARDS);
         let per_shard = config.context_limit.div_ceil(n);
         let config = Arc::new(config);
         let (recycle_tx, recycled) = bounded(n * (QUEUE_BATCHES + 2));
