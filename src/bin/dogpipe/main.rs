@@ -1,5 +1,6 @@
 //! The `dogpipe` command line, thin over the library.
 
+mod aggregate;
 mod json;
 mod logs;
 mod parse;
@@ -14,6 +15,9 @@ usage:
   dogpipe logs decode [--format auto|cri|docker|raw] [--max-message-bytes N] [--rules JSON] FILE...
       Decode container log files (CRI, Docker json-file or plain); print one JSON object per
       message: message, status, stream, time, truncated, offset.
+  dogpipe aggregate [--flush-interval SECONDS] [--hostname HOST] < timed messages
+      Replay DogStatsD messages on a simulated clock (`@<unix_seconds>` lines); print the
+      series, sketches, events and service checks each flush would send, one JSON object a line.
   dogpipe help";
 
 fn main() -> ExitCode {
@@ -21,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
         Some("logs") => logs::run(args.get(1..).unwrap_or_default()),
+        Some("aggregate") => aggregate::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,109 @@
+//! The synchronous, single-shard aggregator: no threads, usable from tests and replays.
+
+use super::config::AggregatorConfig;
+use super::enrich::{Enricher, timestamped};
+use super::output::Flush;
+use super::shard::{BucketClock, Shard};
+use super::stats::AggregateStats;
+use crate::Message;
+use std::sync::Arc;
+
+/// Aggregates DogStatsD messages into the series and sketches the Datadog Agent would send.
+///
+/// The clock is the caller's: [`insert`](Self::insert) and [`flush`](Self::flush) take the
+/// current Unix time in seconds, so replays and tests are deterministic.
+///
+/// ```
+/// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, Message, ParserConfig};
+/// let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("web1"));
+/// for m in parse_packet(b"reqs:1|c\nreqs:2|c|#env:a\nreqs:1|c", &ParserConfig::default()) {
+///     agg.insert(&m.unwrap(), 1_700_000_003);
+/// }
+/// let flush = agg.flush(1_700_000_015);
+/// let mut rates: Vec<f64> = flush.series.iter().map(|s| s.points[0].value).collect();
+/// rates.sort_by(f64::total_cmp);
+/// assert_eq!(rates, [0.2, 0.2]); // 2 samples / 10 s, and 2 / 10 s for env:a
+/// assert_eq!(flush.series[0].points[0].timestamp, 1_700_000_000);
+/// ```
+#[derive(Debug)]
+pub struct Aggregator {
+    enricher: Enricher,
+    shard: Shard,
+    pending: Flush,
+    passthrough: AggregateStats,
+    clock: BucketClock,
+}
+
+impl Aggregator {
+    /// An aggregator with `config`.
+    pub fn new(config: AggregatorConfig) -> Aggregator {
+        let limit = config.context_limit;
+        let config = Arc::new(config);
+        Aggregator {
+            enricher: Enricher::new(Arc::clone(&config)),
+            shard: Shard::new(config, limit),
+            pending: Flush::default(),
+            passthrough: AggregateStats::default(),
+            clock: BucketClock::default(),
+        }
+    }
+
+    /// Adds one parsed message received at `now` (Unix seconds). Metrics are aggregated (or, with
+    /// a `T` timestamp, passed through); events and service checks are kept for the next flush.
+    pub fn insert(&mut self, message: &Message<'_>, now: i64) {
+        match message {
+            Message::Metric(m) => {
+                let Some(r) = self.enricher.metric(m) else {
+                    return;
+                };
+                if let Some(ts) = m.timestamp() {
+                    timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
+                    return;
+                }
+                self.clock.note(now);
+                self.shard
+                    .ingest(&r, m.values(), m.set_member(), m.sample_rate(), now);
+            }
+            Message::Event(e) => {
+                let record = self.enricher.event(e, now);
+                self.pending.events.push(record);
+            }
+            Message::ServiceCheck(sc) => {
+                let record = self.enricher.service_check(sc, now);
+                self.pending.service_checks.push(record);
+            }
+        }
+    }
+
+    /// Emits the buckets closed at `now` (those starting before the current 10 s bucket), the
+    /// timestamped series, events and service checks received since the last flush; then removes
+    /// expired contexts.
+    pub fn flush(&mut self, now: i64) -> Flush {
+        self.flush_inner(now, false)
+    }
+
+    /// Like [`flush`](Self::flush) but emits the open buckets too: for shutdown.
+    pub fn flush_all(&mut self, now: i64) -> Flush {
+        self.flush_inner(now, true)
+    }
+
+    fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
+        let mut out = std::mem::take(&mut self.pending);
+        let zero_buckets = self.clock.close(now, include_open);
+        self.shard.flush(now, include_open, &zero_buckets, &mut out);
+        out
+    }
+
+    /// Counters of what was aggregated and dropped.
+    pub fn stats(&self) -> AggregateStats {
+        let mut s = self.shard.stats();
+        s.add(&self.enricher.stats);
+        s.add(&self.passthrough);
+        s
+    }
+
+    #[cfg(test)]
+    pub(crate) fn enricher(&self) -> &Enricher {
+        &self.enricher
+    }
+}

@@ -1,0 +1,398 @@
+//! One aggregation shard: its contexts, their buckets, and the flush.
+
+use super::BUCKET_SECONDS;
+use super::config::AggregatorConfig;
+use super::context::{Context, ContextRef, ContextStore, Kind};
+use super::output::{Flush, Point, Series, SeriesKind, Sketch, SketchPoint, Text};
+use super::slot::{Agg, slot_for};
+use super::stats::AggregateStats;
+use std::sync::Arc;
+
+/// The start of the 10 s bucket holding `t` (Unix seconds).
+#[inline]
+pub(crate) fn bucket_start(t: i64) -> i64 {
+    t.saturating_sub(t.rem_euclid(BUCKET_SECONDS))
+}
+
+/// The smallest sample rate taken as given: `1 / u32::MAX`, so a sample weighs at most
+/// `u32::MAX` (one sketch bin). Smaller (and non-positive, > 1 or NaN) rates are taken as 1.
+pub(crate) const MIN_SAMPLE_RATE: f64 = 1.0 / u32::MAX as f64;
+
+/// Whether the sample rate changes how a value of this kind counts.
+fn rate_matters(kind: Kind) -> bool {
+    matches!(kind, Kind::Counter | Kind::Histogram | Kind::Distribution)
+}
+
+/// The state one thread owns: contexts, buckets, counters. No locks: a shard is `&mut` only.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    config: Arc<AggregatorConfig>,
+    store: ContextStore,
+    limit: usize,
+    stats: AggregateStats,
+    /// Series name suffixes of histograms: aggregates then percentiles.
+    suffixes: Vec<(Vec<u8>, SeriesKind)>,
+    scratch: Vec<usize>,
+}
+
+impl Shard {
+    /// A shard holding at most `limit` contexts.
+    pub(crate) fn new(config: Arc<AggregatorConfig>, limit: usize) -> Shard {
+        let mut suffixes = Vec::new();
+        for a in &config.histogram_aggregates {
+            let kind = if *a == super::HistogramAggregate::Count {
+                SeriesKind::Rate
+            } else {
+                SeriesKind::Gauge
+            };
+            suffixes.push((format!(".{}", a.as_str()).into_bytes(), kind));
+        }
+        for p in &config.histogram_percentiles {
+            suffixes.push((format!(".{p}percentile").into_bytes(), SeriesKind::Gauge));
+        }
+        Shard {
+            config,
+            store: ContextStore::default(),
+            limit,
+            stats: AggregateStats::default(),
+            suffixes,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Counters, with the live context count.
+    pub(crate) fn stats(&self) -> AggregateStats {
+        AggregateStats {
+            live_contexts: self.store.len() as u64,
+            interned_strings: self.store.interner.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Aggregates the values of one message into the context `r`, at time `now`.
+    ///
+    /// `member` is the member of a set (then `values` is ignored). Non-finite values are dropped
+    /// and counted; a sample rate outside (0, 1] is taken as 1 and counted.
+    #[inline]
+    pub(crate) fn ingest(
+        &mut self,
+        r: &ContextRef<'_>,
+        values: impl Iterator<Item = f64>,
+        member: Option<&[u8]>,
+        rate: f64,
+        now: i64,
+    ) {
+        let bucket = bucket_start(now);
+        let rate_ok = !rate_matters(r.kind) || (MIN_SAMPLE_RATE..=1.0).contains(&rate);
+        let rate = if rate_ok { rate } else { 1.0 };
+        let Shard {
+            store,
+            stats,
+            limit,
+            ..
+        } = self;
+        let mut agg: Option<&mut Agg> = None;
+        let mut over = false;
+        let mut added = 0u64;
+        if let Some(member) = member {
+            match touch(store, r, *limit, now, &mut stats.contexts_created)
+                .and_then(|c| slot_for(&mut c.slots, r.kind, bucket))
+            {
+                Some(a) => {
+                    a.add_member(member);
+                    stats.samples += 1;
+                }
+                None => stats.context_limit += 1,
+            }
+            return;
+        }
+        for v in values {
+            if !v.is_finite() {
+                stats.non_finite += 1;
+                continue;
+            }
+            if over {
+                stats.context_limit += 1;
+                continue;
+            }
+            if agg.is_none() {
+                agg = touch(store, r, *limit, now, &mut stats.contexts_created)
+                    .and_then(|c| slot_for(&mut c.slots, r.kind, bucket));
+                if agg.is_none() {
+                    over = true;
+                    stats.context_limit += 1;
+                    continue;
+                }
+            }
+            if let Some(a) = agg.as_deref_mut() {
+                a.add(v, rate);
+                added += 1;
+            }
+        }
+        if added > 0 {
+            stats.samples += added;
+            if !rate_ok {
+                stats.rate_clamped += added;
+            }
+        }
+    }
+
+    /// Emits every bucket that closed before `now` (all buckets when `include_open`), with
+    /// zeros for idle counters in `zero_buckets` (from [`BucketClock::close`]), then removes
+    /// expired contexts.
+    pub(crate) fn flush(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        zero_buckets: &[i64],
+        out: &mut Flush,
+    ) {
+        let cutoff = bucket_start(now);
+        let closes = |start: i64| include_open || start < cutoff;
+        // Most contexts emit one series or sketch: reserve once instead of growing 20 times.
+        out.series.reserve(self.store.len());
+
+        let config = &*self.config;
+        let suffixes = &self.suffixes;
+        let scratch = &mut self.scratch;
+        let expired = self.store.retain(|c| {
+            emit(c, config, suffixes, zero_buckets, &closes, scratch, out);
+            let ttl = config.context_expiry_seconds
+                + if c.kind == Kind::Counter {
+                    config.expiry_seconds
+                } else {
+                    0
+                };
+            c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now
+        });
+        self.stats.contexts_expired += expired as u64;
+    }
+}
+
+/// The context of `r`, created when new and under `limit`, with its last-seen time updated.
+#[inline]
+fn touch<'s>(
+    store: &'s mut ContextStore,
+    r: &ContextRef<'_>,
+    limit: usize,
+    now: i64,
+    created: &mut u64,
+) -> Option<&'s mut Context> {
+    let c = store.get_or_insert(r, limit, created).ok()?;
+    c.last_seen = c.last_seen.max(now);
+    Some(c)
+}
+
+/// Which buckets exist (received a metric) and are not flushed yet: the buckets where idle
+/// counters get their zeros (spec §5.4).
+///
+/// One clock is kept by whoever feeds the shards, not per shard, so the output does not depend
+/// on the number of shards (in the Agent each time sampler keeps its own, and an idle counter's
+/// zeros depend on which other metrics share its sampler).
+#[derive(Debug, Default)]
+pub(crate) struct BucketClock {
+    buckets: Vec<i64>,
+    last_cutoff: i64,
+}
+
+impl BucketClock {
+    /// Records that a metric arrived at `now`.
+    #[inline]
+    pub(crate) fn note(&mut self, now: i64) {
+        let b = bucket_start(now);
+        if self.buckets.last() == Some(&b) {
+            return;
+        }
+        if let Err(pos) = self.buckets.binary_search(&b) {
+            self.buckets.insert(pos, b);
+        }
+    }
+
+    /// The buckets a flush at `now` closes, forgetting them; when there are none and a bucket's
+    /// width passed since the last flush, the bucket just before the cutoff (the Agent's
+    /// synthetic bucket for counter zeros).
+    pub(crate) fn close(&mut self, now: i64, include_open: bool) -> Vec<i64> {
+        let cutoff = bucket_start(now);
+        let closes = |b: i64| include_open || b < cutoff;
+        let mut closed: Vec<i64> = self
+            .buckets
+            .iter()
+            .copied()
+            .filter(|&b| closes(b))
+            .collect();
+        self.buckets.retain(|&b| !closes(b));
+        if closed.is_empty() && cutoff - self.last_cutoff >= BUCKET_SECONDS {
+            closed.push(cutoff - BUCKET_SECONDS);
+        }
+        self.last_cutoff = self.last_cutoff.max(cutoff);
+        closed
+    }
+}
+
+fn sorted_tags(c: &Context) -> Vec<Text> {
+    c.tags.sorted.to_vec()
+}
+
+fn suffixed(name: &[u8], suffix: &[u8]) -> Text {
+    let mut v = Vec::with_capacity(name.len() + suffix.len());
+    v.extend_from_slice(name);
+    v.extend_from_slice(suffix);
+    Arc::from(v)
+}
+
+/// Emits the closed buckets of one context and marks their slots free.
+fn emit(
+    c: &mut Context,
+    config: &AggregatorConfig,
+    suffixes: &[(Vec<u8>, SeriesKind)],
+    zero_buckets: &[i64],
+    closes: &dyn Fn(i64) -> bool,
+    order: &mut Vec<usize>,
+    out: &mut Flush,
+) {
+    order.clear();
+    order.extend(
+        c.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live && closes(s.start))
+            .map(|(i, _)| i),
+    );
+    if order.is_empty() && (c.kind != Kind::Counter || zero_buckets.is_empty()) {
+        return;
+    }
+    let tags = sorted_tags(c);
+    let (name, host, last_seen, context_kind) =
+        (c.name.clone(), c.host.clone(), c.last_seen, c.kind);
+    let slots = &mut c.slots;
+    order.sort_unstable_by_key(|&i| slots.get(i).map_or(0, |s| s.start));
+    let interval = BUCKET_SECONDS as u32;
+    let series = |name: Text, kind: SeriesKind, points: Vec<Point>| Series {
+        name,
+        host: host.clone(),
+        tags: tags.clone(),
+        kind,
+        interval,
+        points,
+    };
+    match context_kind {
+        Kind::Counter => {
+            let mut points: Vec<Point> = order
+                .iter()
+                .filter_map(|&i| slots.get(i))
+                .map(|s| Point {
+                    timestamp: s.start,
+                    value: match s.agg {
+                        Agg::Counter(sum) => sum / BUCKET_SECONDS as f64,
+                        _ => 0.0,
+                    },
+                })
+                .collect();
+            for &b in zero_buckets {
+                let has = points.iter().any(|p| p.timestamp == b);
+                if !has && last_seen.saturating_add(config.expiry_seconds) > b {
+                    points.push(Point {
+                        timestamp: b,
+                        value: 0.0,
+                    });
+                }
+            }
+            if !points.is_empty() {
+                points.sort_by_key(|p| p.timestamp);
+                out.series
+                    .push(series(name.clone(), SeriesKind::Rate, points));
+            }
+        }
+        Kind::Gauge | Kind::Set => {
+            let points: Vec<Point> = order
+                .iter()
+                .filter_map(|&i| slots.get(i))
+                .map(|s| Point {
+                    timestamp: s.start,
+                    value: match &s.agg {
+                        Agg::Gauge(v) => *v,
+                        Agg::Set(m) => m.len() as f64,
+                        _ => 0.0,
+                    },
+                })
+                .collect();
+            if !points.is_empty() {
+                out.series
+                    .push(series(name.clone(), SeriesKind::Gauge, points));
+            }
+        }
+        Kind::Histogram => {
+            let mut per_suffix: Vec<Vec<Point>> =
+                vec![Vec::with_capacity(order.len()); suffixes.len()];
+            for &i in order.iter() {
+                let Some(s) = slots.get_mut(i) else { continue };
+                let Agg::Histogram(h) = &mut s.agg else {
+                    continue;
+                };
+                if h.is_empty() {
+                    continue;
+                }
+                h.prepare();
+                let stats = config
+                    .histogram_aggregates
+                    .iter()
+                    .map(|&a| h.stat(a))
+                    .chain(
+                        config
+                            .histogram_percentiles
+                            .iter()
+                            .map(|&p| h.percentile(p)),
+                    );
+                for (points, value) in per_suffix.iter_mut().zip(stats) {
+                    points.push(Point {
+                        timestamp: s.start,
+                        value,
+                    });
+                }
+            }
+            for ((suffix, kind), points) in suffixes.iter().zip(per_suffix) {
+                if !points.is_empty() {
+                    out.series
+                        .push(series(suffixed(&name, suffix), *kind, points));
+                }
+            }
+        }
+        Kind::Distribution => {
+            let mut points = Vec::new();
+            for &i in order.iter() {
+                let Some(s) = slots.get_mut(i) else { continue };
+                let Agg::Distribution(d) = &mut s.agg else {
+                    continue;
+                };
+                d.compact();
+                if d.count() == 0 {
+                    continue;
+                }
+                points.push(SketchPoint {
+                    timestamp: s.start,
+                    count: d.count(),
+                    min: d.min(),
+                    max: d.max(),
+                    sum: d.sum(),
+                    avg: d.avg(),
+                    keys: d.bins().iter().map(|&(k, _)| i32::from(k)).collect(),
+                    counts: d.bins().iter().map(|&(_, n)| n).collect(),
+                });
+            }
+            if !points.is_empty() {
+                out.sketches.push(Sketch {
+                    name: name.clone(),
+                    host: host.clone(),
+                    tags: tags.clone(),
+                    points,
+                });
+            }
+        }
+    }
+    for &i in order.iter() {
+        if let Some(s) = slots.get_mut(i) {
+            s.live = false;
+            s.agg.clear();
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Memory of the aggregator, measured with a counting global allocator: a warm context costs no
+//! allocation, a context costs a known number of bytes, and a flood of new contexts stays bounded.
+
+use dogpipe::{Aggregator, AggregatorConfig, ParserConfig, ShardedAggregator, parse_packet};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: none needed — this allocator only forwards to `System` and counts (no `unsafe` code of
+// ours touches the memory).
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Tests in this file measure process-wide counters: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const PACKET: &[u8] = b"req.count:1|c|#env:prod,service:web,host:web-1\n\
+req.count:2:3|c|@0.5|#service:web,env:prod,host:web-1\n\
+mem.used:512|g|#env:prod\n\
+latency:12|ms|#env:prod,route:/a\n\
+size:100:200|h|@0.25|#env:prod\n\
+payload:1.5:2.5:1e6|d|#env:prod,region:eu\n\
+users:alice|s|#env:prod\n\
+users:bob|s|#env:prod\n\
+tagless:1|c";
+
+fn insert_all(agg: &mut Aggregator, now: i64) {
+    for m in parse_packet(PACKET, &ParserConfig::default()) {
+        agg.insert(&m.unwrap(), now);
+    }
+}
+
+#[test]
+fn aggregating_known_contexts_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("agent"));
+    let t0 = 1_700_000_000;
+    // Warm up over two buckets and flushes, so every slot buffer has grown once. (A histogram
+    // keeps every sample of its bucket, as the Agent does: a bucket with more samples than any
+    // before it grows its buffer.)
+    for i in 0..600 {
+        insert_all(&mut agg, t0 + i % 10);
+    }
+    drop(agg.flush(t0 + 10));
+    for i in 0..600 {
+        insert_all(&mut agg, t0 + 10 + i % 10);
+    }
+    drop(agg.flush(t0 + 20));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..600 {
+        insert_all(&mut agg, t0 + 20 + i % 10);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocations, 0,
+        "600 packets of known contexts allocated {allocations} times"
+    );
+    assert_eq!(agg.stats().live_contexts, 7);
+}
+
+#[test]
+fn a_warm_sharded_engine_allocates_nothing_per_sample() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut agg = ShardedAggregator::new(AggregatorConfig::default(), 2);
+    let t0 = 1_700_000_000;
+    let packets: Vec<_> = parse_packet(PACKET, &ParserConfig::default())
+        .map(|m| m.unwrap())
+        .collect();
+    for _ in 0..5_000 {
+        for m in &packets {
+            agg.insert(m, t0);
+        }
+    }
+    let _ = agg.stats(); // waits for the shards to catch up
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..5_000 {
+        for m in &packets {
+            agg.insert(m, t0);
+        }
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    // Batches are recycled; a handful may be made when the recycle queue runs dry.
+    assert!(
+        allocations < 50,
+        "45 000 messages allocated {allocations} times"
+    );
+    let s = agg.stats();
+    assert_eq!(s.live_contexts, 7);
+    assert_eq!(s.samples, 2 * 5_000 * 13);
+}
+
+/// Live heap bytes per context, for `n` contexts named `service.request.count.<i>` with the tags
+/// `tags(i)`.
+fn bytes_per_context(n: usize, tags: impl Fn(usize) -> String) -> f64 {
+    let config = AggregatorConfig::default().with_hostname("agent");
+    let mut agg = Aggregator::new(config);
+    let mut line = Vec::new();
+    // Warm the buffers with one context first.
+    let warm = format!("warm:1|c|#{}", tags(n + 1));
+    agg.insert(
+        &parse_packet(warm.as_bytes(), &ParserConfig::default())
+            .next()
+            .unwrap()
+            .unwrap(),
+        0,
+    );
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    for i in 0..n {
+        line.clear();
+        line.extend_from_slice(format!("service.request.count.{i:08}:1|c|#{}", tags(i)).as_bytes());
+        let m = parse_packet(&line, &ParserConfig::default())
+            .next()
+            .unwrap()
+            .unwrap();
+        agg.insert(&m, 0);
+    }
+    let after = LIVE_BYTES.load(Ordering::Relaxed);
+    assert_eq!(agg.stats().live_contexts as usize, n + 1);
+    (after - before) as f64 / n as f64
+}
+
+#[test]
+fn a_context_costs_a_documented_number_of_bytes_and_repeated_tags_are_stored_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const SHARED: &str = "env:production,service:checkout,region:eu-west-1,team:payments";
+    let n = 20_000;
+    let no_tags = bytes_per_context(n, |_| String::new());
+    let shared_set = bytes_per_context(n, |_| SHARED.to_string());
+    let own_set = bytes_per_context(n, |i| format!("{SHARED},id:{i:08}"));
+    eprintln!(
+        "bytes per context: {no_tags:.0} without tags, {shared_set:.0} sharing a 4-tag set, \
+         {own_set:.0} with its own 5-tag set (4 tags shared with other sets)"
+    );
+    // Documented (crate docs, BENCHMARKS.md): a counter context with a 30-byte name costs about
+    // 250 B; contexts with the same tags share one interned tag set, so tags add nothing; a
+    // context with a tag set of its own adds the set (≈ 100 B + the tags' bytes + 20 B per tag),
+    // while each tag string is still stored once per shard.
+    assert!(no_tags < 300.0, "{no_tags}");
+    assert!(
+        shared_set - no_tags < 8.0,
+        "a shared tag set costs {}",
+        shared_set - no_tags
+    );
+    let tag_bytes = SHARED.len() - 3 + "id:00000000".len();
+    let own_extra = own_set - no_tags;
+    assert!(
+        own_extra < 80.0 + tag_bytes as f64 + 5.0 * 20.0 + 100.0,
+        "an own tag set costs {own_extra} B"
+    );
+}
+
+#[test]
+fn a_flood_of_unique_contexts_stays_within_the_limit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let limit = 1_000;
+    let mut agg = Aggregator::new(AggregatorConfig::default().with_context_limit(limit));
+    let mut line = Vec::new();
+    let mut fill = |agg: &mut Aggregator, from: usize, to: usize| {
+        for i in from..to {
+            line.clear();
+            line.extend_from_slice(format!("flood.{i}:1|g|#id:{i},env:prod").as_bytes());
+            let m = parse_packet(&line, &ParserConfig::default())
+                .next()
+                .unwrap()
+                .unwrap();
+            agg.insert(&m, 0);
+        }
+    };
+    fill(&mut agg, 0, 2 * limit);
+    let at_limit = LIVE_BYTES.load(Ordering::Relaxed);
+    fill(&mut agg, 2 * limit, 100 * limit);
+    let grown = LIVE_BYTES.load(Ordering::Relaxed) - at_limit;
+    let s = agg.stats();
+    assert_eq!(s.live_contexts as usize, limit);
+    assert_eq!(s.context_limit as usize, 99 * limit);
+    assert!(grown < 4096, "memory grew by {grown} B under the flood");
+}

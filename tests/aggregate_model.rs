@@ -1,0 +1,404 @@
+//! The sharded engine (and the single-shard aggregator) against a deliberately naive model: plain
+//! maps from contexts to the raw samples of each bucket, statistics recomputed from scratch.
+
+use dogpipe::{
+    Aggregator, AggregatorConfig, Flush, ParserConfig, ShardedAggregator, parse_message,
+};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const TYPES: [&str; 6] = ["c", "g", "s", "h", "ms", "d"];
+const TAGS: [&str; 5] = ["a", "b:1", "c:2", "host:h1", "host:h2"];
+const RATES: [&str; 6] = ["", "|@0.5", "|@0.25", "|@0", "|@2", "|@1"];
+const VALUES: [&str; 6] = ["1", "2.5", "-3", "1e-10", "100", "NaN"];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Sample {
+        name: u8,
+        ty: usize,
+        tags: Vec<usize>,
+        values: Vec<usize>,
+        rate: usize,
+    },
+    Advance(i64),
+    Flush,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0u8..3, 0..TYPES.len(), prop::collection::vec(0..TAGS.len(), 0..4),
+              prop::collection::vec(0..VALUES.len(), 1..4), 0..RATES.len())
+            .prop_map(|(name, ty, tags, values, rate)| Step::Sample { name, ty, tags, values, rate }),
+        2 => (0i64..40).prop_map(Step::Advance),
+        1 => Just(Step::Flush),
+    ]
+}
+
+fn line(name: u8, ty: usize, tags: &[usize], values: &[usize], rate: usize) -> String {
+    let values: Vec<&str> = if TYPES[ty] == "s" {
+        vec![["x", "y", "z:1", "x", "y", "w"][values[0]]]
+    } else {
+        values.iter().map(|&v| VALUES[v]).collect()
+    };
+    let tags: Vec<&str> = tags.iter().map(|&t| TAGS[t]).collect();
+    let mut l = format!("m{name}:{}|{}{}", values.join(":"), TYPES[ty], RATES[rate]);
+    if !tags.is_empty() {
+        l.push_str("|#");
+        l.push_str(&tags.join(","));
+    }
+    l
+}
+
+// ---------------------------------------------------------------- the naive model
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Counter,
+    Gauge,
+    Set,
+    Histogram,
+    Distribution,
+}
+
+type Key = (Kind, String, String, Vec<String>);
+
+#[derive(Debug, Default)]
+struct Bucket {
+    counter: f64,
+    gauge: f64,
+    members: BTreeSet<String>,
+    hist: Vec<(f64, u64)>,
+    hist_sum: f64,
+    sketch_keys: BTreeMap<i32, u64>,
+    sketch_cnt: i64,
+    sketch_sum: f64,
+    sketch_min: f64,
+    sketch_max: f64,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    contexts: BTreeMap<Key, (i64, BTreeMap<i64, Bucket>)>,
+    buckets: BTreeSet<i64>,
+    last_cutoff: i64,
+}
+
+fn sketch_key(v: f64) -> i32 {
+    if v < 0.0 {
+        return -sketch_key(-v);
+    }
+    let ln_gamma = (2.0f64 / 128.0).ln_1p();
+    if v == 0.0 || v < 1.015625f64.powi(1 - 1338) {
+        return 0;
+    }
+    ((v.ln() / ln_gamma).round_ties_even() + 1338.0).max(1.0) as i32
+}
+
+impl Model {
+    fn sample(&mut self, l: &str, now: i64) {
+        let (name_values, rest) = l.split_once('|').unwrap();
+        let (name, values) = name_values.split_once(':').unwrap();
+        let mut fields = rest.split('|');
+        let ty = fields.next().unwrap();
+        let mut rate = 1.0;
+        let mut tags = Vec::new();
+        for f in fields {
+            if let Some(r) = f.strip_prefix('@') {
+                rate = r.parse().unwrap();
+            } else if let Some(t) = f.strip_prefix('#') {
+                tags = t.split(',').map(str::to_string).collect();
+            }
+        }
+        let mut host = "agent".to_string();
+        tags.retain(|t| match t.strip_prefix("host:") {
+            Some(h) => {
+                host = h.to_string();
+                false
+            }
+            None => true,
+        });
+        tags.sort();
+        tags.dedup();
+        let kind = match ty {
+            "c" => Kind::Counter,
+            "g" => Kind::Gauge,
+            "s" => Kind::Set,
+            "h" | "ms" => Kind::Histogram,
+            _ => Kind::Distribution,
+        };
+        if !(rate > 0.0 && rate <= 1.0) || kind == Kind::Gauge || kind == Kind::Set {
+            rate = 1.0;
+        }
+        let bucket_start = now - now.rem_euclid(10);
+        let parsed: Vec<f64> = if kind == Kind::Set {
+            vec![0.0]
+        } else {
+            values
+                .split(':')
+                .map(|v| v.parse().unwrap())
+                .filter(|v: &f64| v.is_finite())
+                .collect()
+        };
+        self.buckets.insert(bucket_start);
+        if parsed.is_empty() {
+            return;
+        }
+        let entry = self
+            .contexts
+            .entry((kind, name.to_string(), host, tags))
+            .or_default();
+        entry.0 = entry.0.max(now);
+        let b = entry.1.entry(bucket_start).or_default();
+        for v in parsed {
+            let n = 1.0 / rate;
+            match kind {
+                Kind::Counter => b.counter += v * n,
+                Kind::Gauge => b.gauge = v,
+                Kind::Set => {
+                    b.members.insert(values.to_string());
+                }
+                Kind::Histogram => {
+                    b.hist.push((v, n as u64));
+                    b.hist_sum += v * n;
+                }
+                Kind::Distribution => {
+                    if b.sketch_cnt == 0 {
+                        (b.sketch_min, b.sketch_max) = (v, v);
+                    }
+                    b.sketch_min = b.sketch_min.min(v);
+                    b.sketch_max = b.sketch_max.max(v);
+                    b.sketch_cnt += n as i64;
+                    b.sketch_sum += n * v;
+                    *b.sketch_keys.entry(sketch_key(v)).or_default() += n as u64;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, now: i64, include_open: bool) -> Vec<String> {
+        let cutoff = now - now.rem_euclid(10);
+        let closes = |b: i64| include_open || b < cutoff;
+        let mut zero: Vec<i64> = self
+            .buckets
+            .iter()
+            .copied()
+            .filter(|&b| closes(b))
+            .collect();
+        self.buckets.retain(|&b| !closes(b));
+        if zero.is_empty() && cutoff - self.last_cutoff >= 10 {
+            zero.push(cutoff - 10);
+        }
+        self.last_cutoff = self.last_cutoff.max(cutoff);
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        for (key, (last_seen, buckets)) in &mut self.contexts {
+            let (kind, name, host, tags) = key;
+            let closed: Vec<i64> = buckets.keys().copied().filter(|&b| closes(b)).collect();
+            let series = |suffix: &str, ty: &str, points: &[(i64, f64)]| {
+                format!("{name}{suffix} {ty} {host} {tags:?} {points:?}")
+            };
+            match kind {
+                Kind::Counter => {
+                    let mut points: Vec<(i64, f64)> = closed
+                        .iter()
+                        .map(|b| (*b, buckets[b].counter / 10.0))
+                        .collect();
+                    for &b in &zero {
+                        if !closed.contains(&b) && *last_seen + 300 > b {
+                            points.push((b, 0.0));
+                        }
+                    }
+                    points.sort_by_key(|p| p.0);
+                    if !points.is_empty() {
+                        out.push(series("", "rate", &points));
+                    }
+                }
+                Kind::Gauge | Kind::Set => {
+                    let points: Vec<(i64, f64)> = closed
+                        .iter()
+                        .map(|b| {
+                            let bk = &buckets[b];
+                            (
+                                *b,
+                                if *kind == Kind::Gauge {
+                                    bk.gauge
+                                } else {
+                                    bk.members.len() as f64
+                                },
+                            )
+                        })
+                        .collect();
+                    if !points.is_empty() {
+                        out.push(series("", "gauge", &points));
+                    }
+                }
+                Kind::Histogram => {
+                    let mut stats: Vec<Vec<(i64, f64)>> = vec![Vec::new(); 5];
+                    for b in &closed {
+                        let bk = &buckets[b];
+                        let mut v = bk.hist.clone();
+                        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        let count: u64 = v.iter().map(|x| x.1).sum();
+                        let rank = |target: i128| {
+                            let mut seen = 0i128;
+                            for &(x, w) in &v {
+                                seen += w as i128;
+                                if seen > target {
+                                    return x;
+                                }
+                            }
+                            v.last().unwrap().0
+                        };
+                        let values = [
+                            v.last().unwrap().0,
+                            rank((count as i128 - 1) / 2),
+                            bk.hist_sum / count as f64,
+                            count as f64 / 10.0,
+                            rank((95 * count as i128 - 1) / 100),
+                        ];
+                        for (s, value) in stats.iter_mut().zip(values) {
+                            s.push((*b, value));
+                        }
+                    }
+                    if !closed.is_empty() {
+                        for (i, (suffix, ty)) in [
+                            (".max", "gauge"),
+                            (".median", "gauge"),
+                            (".avg", "gauge"),
+                            (".count", "rate"),
+                            (".95percentile", "gauge"),
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            out.push(series(suffix, ty, &stats[i]));
+                        }
+                    }
+                }
+                Kind::Distribution => {
+                    let points: Vec<String> = closed
+                        .iter()
+                        .map(|b| {
+                            let bk = &buckets[b];
+                            format!(
+                                "({b},{},{},{},{},{:?})",
+                                bk.sketch_cnt,
+                                bk.sketch_min,
+                                bk.sketch_max,
+                                bk.sketch_sum,
+                                bk.sketch_keys
+                            )
+                        })
+                        .collect();
+                    if !points.is_empty() {
+                        out.push(format!("sketch {name} {host} {tags:?} {}", points.join("")));
+                    }
+                }
+            }
+            for b in closed {
+                buckets.remove(&b);
+            }
+            let ttl = 20 + if *kind == Kind::Counter { 300 } else { 0 };
+            if buckets.is_empty() && *last_seen + ttl < now {
+                dead.push(key.clone());
+            }
+        }
+        for k in dead {
+            self.contexts.remove(&k);
+        }
+        out.sort();
+        out
+    }
+}
+
+// ---------------------------------------------------------------- the real thing, rendered alike
+
+fn text(t: &[u8]) -> String {
+    String::from_utf8(t.to_vec()).unwrap()
+}
+
+fn render(f: &Flush) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &f.series {
+        let tags: Vec<String> = s.tags.iter().map(|t| text(t)).collect();
+        let points: Vec<(i64, f64)> = s.points.iter().map(|p| (p.timestamp, p.value)).collect();
+        out.push(format!(
+            "{} {} {} {tags:?} {points:?}",
+            text(&s.name),
+            s.kind.as_str(),
+            text(&s.host)
+        ));
+    }
+    for s in &f.sketches {
+        let tags: Vec<String> = s.tags.iter().map(|t| text(t)).collect();
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| {
+                let keys: BTreeMap<i32, u64> = p
+                    .keys
+                    .iter()
+                    .zip(&p.counts)
+                    .map(|(&k, &n)| (k, u64::from(n)))
+                    .collect();
+                format!(
+                    "({},{},{},{},{},{keys:?})",
+                    p.timestamp, p.count, p.min, p.max, p.sum
+                )
+            })
+            .collect();
+        out.push(format!(
+            "sketch {} {} {tags:?} {}",
+            text(&s.name),
+            text(&s.host),
+            points.join("")
+        ));
+    }
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn property_test_the_sharded_engine_equals_a_naive_model(
+        steps in prop::collection::vec(step(), 1..80),
+        shards in 1usize..4,
+    ) {
+        let config = AggregatorConfig::default().with_hostname("agent");
+        let mut engine = ShardedAggregator::new(config.clone(), shards);
+        let mut single = Aggregator::new(config);
+        let mut model = Model::default();
+        let parser = ParserConfig::default();
+        let mut now = 1_700_000_000i64;
+        let check = |engine_flush: Flush, single_flush: Flush, model_flush: Vec<String>| {
+            let got = render(&engine_flush);
+            prop_assert_eq!(&got, &model_flush);
+            prop_assert_eq!(render(&single_flush), model_flush);
+            Ok(())
+        };
+        for s in steps {
+            match s {
+                Step::Sample { name, ty, tags, values, rate } => {
+                    let l = line(name, ty, &tags, &values, rate);
+                    let m = parse_message(l.as_bytes(), &parser).unwrap();
+                    engine.insert(&m, now);
+                    single.insert(&m, now);
+                    model.sample(&l, now);
+                }
+                Step::Advance(d) => now += d,
+                Step::Flush => {
+                    check(engine.flush(now), single.flush(now), model.flush(now, false))?;
+                    prop_assert_eq!(engine.stats().live_contexts as usize, model.contexts.len());
+                    prop_assert_eq!(single.stats().live_contexts as usize, model.contexts.len());
+                }
+            }
+        }
+        now += 400;
+        check(engine.flush(now), single.flush(now), model.flush(now, false))?;
+        check(engine.flush_all(now), single.flush_all(now), model.flush(now, true))?;
+        prop_assert_eq!(engine.stats().live_contexts, 0);
+    }
+}
