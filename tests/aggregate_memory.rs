@@ -95,27 +95,39 @@ fn a_warm_sharded_engine_allocates_nothing_per_sample() {
     let packets: Vec<_> = parse_packet(PACKET, &ParserConfig::default())
         .map(|m| m.unwrap())
         .collect();
-    for _ in 0..5_000 {
-        for m in &packets {
-            agg.insert(m, t0);
+    // Warm up over two buckets, so that every context's per-bucket storage has reached the size
+    // this volume needs and has been recycled by a flush.
+    for bucket in 0..2 {
+        for _ in 0..5_000 {
+            for m in &packets {
+                agg.insert(m, t0 + 10 * bucket);
+            }
         }
+        drop(agg.flush(t0 + 10 * (bucket + 1)));
     }
     let _ = agg.stats(); // waits for the shards to catch up
+    // `stats()` itself makes a reply channel; measure that cost to set it apart.
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let _ = agg.stats();
+    let stats_cost = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..5_000 {
         for m in &packets {
-            agg.insert(m, t0);
+            agg.insert(m, t0 + 20);
         }
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    // Batches are recycled; a handful may be made when the recycle queue runs dry.
+    let s = agg.stats(); // waits until the shards have applied every batch
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before - stats_cost;
+    // Batches come from a pool allocated up front and are recycled; contexts are known. The
+    // only allocation left is crossbeam's: the first time a thread waits on a given channel
+    // (a full shard queue, the empty recycle queue), that channel keeps a slot for it. There
+    // are shards + 1 such channels, so the bound does not grow with the number of messages.
+    let channels = 2 + 1;
     assert!(
-        allocations < 50,
-        "45 000 messages allocated {allocations} times"
+        allocations <= channels,
+        "65 000 messages allocated {allocations} times"
     );
-    let s = agg.stats();
     assert_eq!(s.live_contexts, 7);
-    assert_eq!(s.samples, 2 * 5_000 * 13);
 }
 
 /// Live heap bytes per context, for `n` contexts named `service.request.count.<i>` with the tags

@@ -25,6 +25,12 @@ use std::thread::JoinHandle;
 pub(crate) const BATCH_SAMPLES: usize = 256;
 /// Batches queued per shard before `insert` blocks.
 pub(crate) const QUEUE_BATCHES: usize = 8;
+/// A batch is sent once its copied names and tags reach this many bytes…
+const BATCH_BYTES: usize = 32 * 1024;
+/// …or its values this many.
+const BATCH_VALUES: usize = 1024;
+/// …or its tags this many.
+const BATCH_TAGS: usize = 4096;
 /// Most shards (threads) an engine starts.
 pub(crate) const MAX_SHARDS: usize = 1024;
 
@@ -53,6 +59,25 @@ struct Batch {
 }
 
 impl Batch {
+    /// A batch whose buffers hold a full batch without growing (twice the send thresholds, so the
+    /// message that crosses a threshold still fits unless it alone is huge).
+    fn with_capacity() -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(2 * BATCH_BYTES),
+            tags: Vec::with_capacity(2 * BATCH_TAGS),
+            values: Vec::with_capacity(2 * BATCH_VALUES),
+            items: Vec::with_capacity(BATCH_SAMPLES),
+        }
+    }
+
+    /// Whether the batch should be sent now.
+    fn is_full(&self) -> bool {
+        self.items.len() >= BATCH_SAMPLES
+            || self.bytes.len() >= BATCH_BYTES
+            || self.values.len() >= BATCH_VALUES
+            || self.tags.len() >= BATCH_TAGS
+    }
+
     fn clear(&mut self) {
         self.bytes.clear();
         self.tags.clear();
@@ -163,8 +188,9 @@ struct ShardHandle {
 /// The calling thread parses and enriches; samples travel to their shard (chosen by context
 /// hash, so a context always lives on one shard) in batches of 256 messages over a bounded
 /// channel of 8 batches per shard. When a shard falls behind, `insert` blocks (back-pressure);
-/// nothing is dropped silently. Emptied batches come back for reuse: a warm engine allocates
-/// nothing per sample.
+/// nothing is dropped silently. The batches form a fixed pool allocated up front
+/// (`shards × 10` batches of about 160 KiB each) and recycled: the engine allocates nothing per
+/// sample, and waits for a batch to come back rather than allocate another.
 ///
 /// ```
 /// use dogpipe::{parse_packet, AggregatorConfig, ParserConfig, ShardedAggregator};
@@ -181,6 +207,8 @@ pub struct ShardedAggregator {
     passthrough: AggregateStats,
     shards: Vec<ShardHandle>,
     recycled: Receiver<Batch>,
+    /// Batches that could not be sent (a shard thread is gone), kept for reuse.
+    spare: Vec<Batch>,
     clock: BucketClock,
     /// Samples lost because a shard thread was gone (never expected; counted, not hidden).
     lost: u64,
@@ -201,7 +229,13 @@ impl ShardedAggregator {
         let n = shards.clamp(1, MAX_SHARDS);
         let per_shard = config.context_limit.div_ceil(n);
         let config = Arc::new(config);
-        let (recycle_tx, recycled) = bounded(n * (QUEUE_BATCHES + 2));
+        // Every batch that exists: one being filled per shard, QUEUE_BATCHES queued per shard,
+        // one being applied per shard. All fit in the recycle queue, so a shard never waits on it.
+        let pool = n * (QUEUE_BATCHES + 2);
+        let (recycle_tx, recycled) = bounded(pool);
+        for _ in n..pool {
+            let _ = recycle_tx.try_send(Batch::with_capacity());
+        }
         let handles = (0..n)
             .map(|i| {
                 let (tx, rx) = bounded::<Command>(QUEUE_BATCHES);
@@ -213,7 +247,7 @@ impl ShardedAggregator {
                     .ok();
                 ShardHandle {
                     tx: thread.is_some().then_some(tx),
-                    batch: Batch::default(),
+                    batch: Batch::with_capacity(),
                     thread,
                 }
             })
@@ -224,6 +258,7 @@ impl ShardedAggregator {
             passthrough: AggregateStats::default(),
             shards: handles,
             recycled,
+            spare: Vec::new(),
             clock: BucketClock::default(),
             lost: 0,
         }
@@ -248,9 +283,11 @@ impl ShardedAggregator {
                     return;
                 };
                 handle.batch.push(&r, m, now);
-                if handle.batch.items.len() >= BATCH_SAMPLES {
-                    let fresh = self.recycled.try_recv().unwrap_or_default();
-                    send_batch(handle, fresh, &mut self.lost);
+                if handle.batch.is_full() {
+                    let fresh = fresh_batch(&self.recycled, &mut self.spare);
+                    if let Some(unsent) = send_batch(handle, fresh, &mut self.lost) {
+                        self.spare.push(unsent);
+                    }
                 }
             }
             Message::Event(e) => {
@@ -268,8 +305,10 @@ impl ShardedAggregator {
     fn drain(&mut self) {
         for handle in &mut self.shards {
             if !handle.batch.items.is_empty() {
-                let fresh = self.recycled.try_recv().unwrap_or_default();
-                send_batch(handle, fresh, &mut self.lost);
+                let fresh = fresh_batch(&self.recycled, &mut self.spare);
+                if let Some(unsent) = send_batch(handle, fresh, &mut self.lost) {
+                    self.spare.push(unsent);
+                }
             }
         }
     }
@@ -333,17 +372,36 @@ impl ShardedAggregator {
     }
 }
 
-fn send_batch(handle: &mut ShardHandle, fresh: Batch, lost: &mut u64) {
+/// A batch from the pool: a spare one, a recycled one, or — waiting — the next one a shard
+/// returns. Only when every shard thread is gone (nothing can come back) is a batch allocated.
+fn fresh_batch(recycled: &Receiver<Batch>, spare: &mut Vec<Batch>) -> Batch {
+    if let Some(batch) = spare.pop() {
+        return batch;
+    }
+    match recycled.try_recv() {
+        Ok(batch) => batch,
+        Err(_) => recycled.recv().unwrap_or_else(|_| Batch::with_capacity()),
+    }
+}
+
+/// Sends the handle's batch and puts `fresh` in its place; returns the batch, emptied, when its
+/// shard is gone (its samples are counted as lost).
+fn send_batch(handle: &mut ShardHandle, fresh: Batch, lost: &mut u64) -> Option<Batch> {
     let batch = std::mem::replace(&mut handle.batch, fresh);
     let count = batch.values.len().max(batch.items.len()) as u64;
-    match &handle.tx {
-        Some(tx) => {
-            if tx.send(Command::Batch(batch)).is_err() {
-                *lost += count;
-            }
-        }
-        None => *lost += count,
-    }
+    let unsent = match &handle.tx {
+        Some(tx) => match tx.send(Command::Batch(batch)) {
+            Ok(()) => return None,
+            Err(crossbeam_channel::SendError(Command::Batch(b))) => Some(b),
+            Err(_) => None,
+        },
+        None => Some(batch),
+    };
+    *lost += count;
+    unsent.map(|mut b| {
+        b.clear();
+        b
+    })
 }
 
 fn run_shard(shard: &mut Shard, rx: &Receiver<Command>, recycle: &Sender<Batch>) {
