@@ -52,9 +52,18 @@
 
 mod aggregate;
 mod dogstatsd;
+mod forward;
+mod serialize;
 
 pub use aggregate::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
+};
+
+#[doc(hidden)]
+pub use serialize::compress_all;
+pub use serialize::{
+    Compression, Endpoint, Payload, PayloadLimits, SerializeError, SerializeStats, Serializer,
+    SerializerConfig,
 };
 
 pub use dogstatsd::{

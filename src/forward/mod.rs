@@ -1,0 +1,1 @@
+//! Forwarding: payloads to the intake over HTTP, or to files.
