@@ -59,6 +59,10 @@ pub use aggregate::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
 };
 
+pub use forward::{
+    ApiKey, Clock, FileSink, ForwardError, ForwardStats, Forwarder, ForwarderConfig, HttpTransport,
+    Response, Sink, SystemClock, Transport, write_flush,
+};
 #[doc(hidden)]
 pub use serialize::compress_all;
 pub use serialize::{
