@@ -1,5 +1,6 @@
 //! The `dogpipe` command line, thin over the library.
 
+mod decode;
 mod json;
 mod parse;
 
@@ -10,12 +11,15 @@ const USAGE: &str = "dogpipe — DogStatsD and container logs data plane
 usage:
   dogpipe parse [--origin-detection-client] < packets
       Parse DogStatsD packets from stdin; print one JSON object per message.
+  dogpipe decode [--path PATH] [--encoding E] [--max-bytes N] FILE…
+      Decompress and decode payload bodies (or a file sink's requests.jsonl) into JSON lines.
   dogpipe help";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
+        Some("decode") => decode::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
