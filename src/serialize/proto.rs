@@ -163,16 +163,32 @@ fn point_len(p: &crate::Point) -> usize {
     double_len(p.value) + int_len(p.timestamp as u64)
 }
 
+/// What the writer needs to know about a series, computed in one pass over it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesLayout {
+    /// Size of the `MetricSeries` message body.
+    pub(crate) body_len: usize,
+    /// Whether any tag is a `device:` or `dd.internal.resource:` tag.
+    special_tags: bool,
+}
+
 /// Size of the `MetricSeries` message body.
-pub(crate) fn series_body_len(s: &Series) -> usize {
+pub(crate) fn series_layout(s: &Series) -> SeriesLayout {
     let mut len = ld_len(resource_len(b"host", &s.host));
     let mut device = None;
+    let mut special_tags = false;
     for tag in &s.tags {
         match tag_role(tag) {
             TagRole::Keep => len += ld_len(tag.len()),
-            TagRole::Device(d) => device = Some(d),
-            TagRole::Resource(k, n) => len += ld_len(resource_len(k, n)),
-            TagRole::Drop => {}
+            TagRole::Device(d) => {
+                device = Some(d);
+                special_tags = true;
+            }
+            TagRole::Resource(k, n) => {
+                len += ld_len(resource_len(k, n));
+                special_tags = true;
+            }
+            TagRole::Drop => special_tags = true,
         }
     }
     if let Some(d) = device {
@@ -184,7 +200,10 @@ pub(crate) fn series_body_len(s: &Series) -> usize {
     }
     len += int_len(series_kind(s.kind));
     len += int_len(u64::from(s.interval));
-    len + ld_len(METADATA_LEN)
+    SeriesLayout {
+        body_len: len + ld_len(METADATA_LEN),
+        special_tags,
+    }
 }
 
 /// Size of a payload entry (field 1) whose message body is `body_len` bytes.
@@ -195,15 +214,35 @@ pub(crate) fn item_len(body_len: usize) -> usize {
 /// Size of one `series` entry of a `MetricPayload`, key and length included.
 #[cfg(test)]
 pub(crate) fn series_item_len(s: &Series) -> usize {
-    ld_len(series_body_len(s))
+    ld_len(series_layout(s).body_len)
 }
 
-/// Writes one `series` (field 1) entry whose body is `body_len` bytes.
-pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series, body_len: usize) {
-    put_ld(out, 1, body_len);
+/// Writes one `series` (field 1) entry laid out by [`series_layout`].
+pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series, layout: SeriesLayout) {
+    put_ld(out, 1, layout.body_len);
     put_ld(out, 1, resource_len(b"host", &s.host));
     put_bytes(out, 1, b"host");
     put_nonempty(out, 2, &s.host);
+    if !layout.special_tags {
+        put_nonempty(out, 2, &s.name);
+        for tag in &s.tags {
+            put_bytes(out, 3, tag);
+        }
+    } else {
+        write_special_tags(out, s);
+    }
+    put_int(out, 5, series_kind(s.kind));
+    put_int(out, 8, u64::from(s.interval));
+    for p in &s.points {
+        put_ld(out, 4, point_len(p));
+        put_double(out, 1, p.value);
+        put_int(out, 2, p.timestamp as u64);
+    }
+    put_metadata(out, 9);
+}
+
+/// Resources from tags, then the name and the remaining tags.
+fn write_special_tags(out: &mut Vec<u8>, s: &Series) {
     let mut device = None;
     for tag in &s.tags {
         match tag_role(tag) {
@@ -227,14 +266,6 @@ pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series, body_len: usize) {
             put_bytes(out, 3, tag);
         }
     }
-    put_int(out, 5, series_kind(s.kind));
-    put_int(out, 8, u64::from(s.interval));
-    for p in &s.points {
-        put_ld(out, 4, point_len(p));
-        put_double(out, 1, p.value);
-        put_int(out, 2, p.timestamp as u64);
-    }
-    put_metadata(out, 9);
 }
 
 #[inline]
@@ -376,7 +407,7 @@ mod tests {
             ],
         };
         let mut out = Vec::new();
-        write_series(&mut out, &series, series_body_len(&series));
+        write_series(&mut out, &series, series_layout(&series));
         assert_eq!(out.len(), series_item_len(&series));
         let sketch = Sketch {
             name: t("d"),
