@@ -100,9 +100,14 @@ fn ratio(
     raw: &[Vec<u8>],
     compression: Compression,
 ) {
-    let (mut both, mut alone) = (Duration::MAX, Duration::MAX);
+    let (mut both, mut alone, mut encode) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut plain =
+        Serializer::new(SerializerConfig::default().with_compression(Compression::None));
     let mut out = Vec::new();
     for _ in 0..15 {
+        let t = std::time::Instant::now();
+        serialize(&mut plain, flush, &mut out);
+        encode = encode.min(t.elapsed());
         let t = std::time::Instant::now();
         serialize(serializer, flush, &mut out);
         both = both.min(t.elapsed());
@@ -114,7 +119,7 @@ fn ratio(
     }
     let bytes: usize = raw.iter().map(Vec::len).sum();
     eprintln!(
-        "{name}: min of 15 interleaved runs: encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), ratio {:.2}",
+        "{name}: min of 15 interleaved runs: encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), encode alone (none) {encode:?}, ratio {:.2}",
         CONTEXTS as f64 / both.as_secs_f64(),
         bytes as f64 / both.as_secs_f64() / 1e6,
         bytes as f64 / alone.as_secs_f64() / 1e6,

@@ -71,7 +71,8 @@ enum Outcome {
 /// Delivers payloads to the intake. Per endpoint, payloads go in the order submitted; a failed
 /// one blocks its endpoint until it is delivered or dropped.
 ///
-/// Memory is bounded by [`ForwarderConfig::with_retry_queue_bytes`] and disk by
+/// Memory is bounded by [`ForwarderConfig::with_retry_queue_bytes`] (body bytes; each queued
+/// payload also holds a 56-byte entry) and disk by
 /// [`ForwarderConfig::with_spool`]; when both are full the oldest payload is dropped and
 /// counted. [`close`](Self::close) (or dropping the forwarder) moves what is still in memory to
 /// the spool, which the next forwarder on the same directory sends first.
@@ -212,7 +213,7 @@ impl Forwarder {
     pub fn submit(&mut self, payload: Payload) {
         let endpoint = payload.endpoint();
         let compression = payload.compression();
-        let body = payload.body().to_vec();
+        let body = payload.into_body();
         let len = body.len();
         let in_memory = len <= self.config.retry_queue_bytes;
         let on_disk = self.spool.as_ref().is_some_and(|s| s.fits_at_all(len));
@@ -524,6 +525,10 @@ impl Sink for Forwarder {
         self.submit(payload);
         self.send_ready();
         Ok(())
+    }
+
+    fn finish(&mut self, max_wait: Duration) -> bool {
+        self.flush(max_wait)
     }
 }
 

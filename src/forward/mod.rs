@@ -16,6 +16,7 @@ pub use retry::{Clock, SystemClock};
 use crate::{Flush, Payload, SerializeError, Serializer};
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where payloads go: the HTTP [`Forwarder`] or a [`FileSink`].
 pub trait Sink {
@@ -24,6 +25,35 @@ pub trait Sink {
     /// # Errors
     /// The sink could not accept the payload (for a file sink, a write failed).
     fn send(&mut self, payload: Payload) -> Result<(), ForwardError>;
+
+    /// Delivers what is still pending, waiting at most `max_wait`; returns whether nothing is
+    /// left. Defaults to `true` (sinks that write at once).
+    fn finish(&mut self, max_wait: Duration) -> bool {
+        let _ = max_wait;
+        true
+    }
+}
+
+/// The sink the Agent's defaults call for: the HTTP [`Forwarder`] when `config` has an API key,
+/// else a [`FileSink`] writing into `output_dir`.
+///
+/// # Errors
+/// [`ForwardError::Io`] when the spool or output directory cannot be created, or
+/// [`ForwardError::InvalidSetting`] when there is no API key and no output directory.
+pub fn open_sink(
+    config: ForwarderConfig,
+    output_dir: Option<&std::path::Path>,
+) -> Result<Box<dyn Sink>, ForwardError> {
+    if !config.api_key().is_empty() {
+        return Ok(Box::new(Forwarder::new(config)?));
+    }
+    match output_dir {
+        Some(dir) => Ok(Box::new(FileSink::create(dir)?)),
+        None => Err(ForwardError::InvalidSetting {
+            name: "DD_API_KEY",
+            expected: "an API key, or an output directory for the file sink",
+        }),
+    }
 }
 
 /// Serializes `flush` and hands every payload to `sink`; returns how many payloads were sent.
@@ -117,4 +147,33 @@ impl From<SerializeError> for ForwardError {
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ForwardError {
     let path = path.into();
     move |source| ForwardError::Io { path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ApiKey;
+
+    #[test]
+    fn without_an_api_key_the_file_sink_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("dogpipe-open-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sink = open_sink(ForwarderConfig::default(), Some(&dir)).unwrap();
+        let payload = Payload::new(
+            crate::Endpoint::Events,
+            crate::Compression::None,
+            b"{}".to_vec(),
+        );
+        sink.send(payload).unwrap();
+        assert!(sink.finish(Duration::ZERO));
+        assert!(dir.join("000001.body").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = open_sink(ForwarderConfig::default(), None).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "DD_API_KEY is not valid: expected an API key, or an output directory for the file sink"
+        );
+        let with_key = ForwarderConfig::default().with_api_key(ApiKey::new("k"));
+        assert!(open_sink(with_key, None).is_ok());
+    }
 }

@@ -113,6 +113,10 @@ impl Payload {
     pub fn body(&self) -> &[u8] {
         &self.body
     }
+    /// The body, moved out.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
     /// Items (series, sketches, events, checks) in the body; 0 when unknown.
     pub fn item_count(&self) -> usize {
         self.items
