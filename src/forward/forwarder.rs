@@ -303,7 +303,7 @@ impl Forwarder {
 
     fn release(&mut self, entry: &Entry) {
         match &entry.stored {
-            Stored::Memory(_) => self.memory_bytes -= entry.len,
+            Stored::Memory(_) => self.memory_bytes = self.memory_bytes.saturating_sub(entry.len),
             Stored::Disk(path) => {
                 if let Some(spool) = self.spool.as_mut() {
                     spool.remove(path, entry.len);
@@ -483,7 +483,7 @@ impl Forwarder {
                     },
                     None => None,
                 };
-                self.memory_bytes -= entry.len;
+                self.memory_bytes = self.memory_bytes.saturating_sub(entry.len);
                 match written {
                     Some(path) => {
                         entry.stored = Stored::Disk(path);
@@ -725,6 +725,44 @@ mod tests {
             std::fs::read_dir(&dir).unwrap().count(),
             0,
             "delivered files removed"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_queued_payload_costs_its_body_plus_a_56_byte_entry() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 56,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[test]
+    fn a_spooled_payload_that_vanished_is_dropped_and_counted() {
+        let dir = std::env::temp_dir().join(format!("dogpipe-spool-vanish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = ForwarderConfig::default()
+            .with_retry_queue_bytes(0)
+            .with_spool(&dir, 1000);
+        let (mut f, t, logs) = forwarder(config, &[]);
+        f.submit(payload(Endpoint::Events, 1, 10));
+        f.submit(payload(Endpoint::Events, 2, 10));
+        assert_eq!(f.stats().spooled, 2);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        std::fs::remove_file(&files[0]).unwrap();
+        assert!(f.flush(Duration::ZERO));
+        assert_eq!((f.stats().dropped_spool_error, f.stats().delivered), (1, 1));
+        assert_eq!(t.seen.lock().unwrap()[0].1[0], 2);
+        assert!(
+            logs.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("dropped spooled payload 1"))
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
