@@ -802,4 +802,111 @@ mod tests {
         assert!(!shown.contains("sekret"), "{shown}");
         assert!(shown.contains("invalid key <redacted>"), "{shown}");
     }
+
+    type Attempt = (Vec<u8>, Result<u16, String>);
+
+    /// Answers from a random script; records (body, status) of every attempt.
+    #[derive(Clone, Default)]
+    struct Random {
+        answers: Arc<Mutex<VecDeque<Result<u16, String>>>>,
+        attempts: Arc<Mutex<Vec<Attempt>>>,
+    }
+
+    impl Transport for Random {
+        fn post(&mut self, _: &str, _: &[(&str, &str)], body: &[u8]) -> Result<Response, String> {
+            let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Ok(200));
+            self.attempts
+                .lock()
+                .unwrap()
+                .push((body.to_vec(), answer.clone()));
+            let status = answer?;
+            Ok(Response {
+                status,
+                body: String::new(),
+                retry_after: None,
+            })
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Submit(usize, usize),
+        SendReady,
+        Wait(u64),
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+        #[test]
+        fn property_test_every_payload_is_delivered_once_in_order_or_counted(
+            ops in proptest::collection::vec(proptest::prop_oneof![
+                4 => proptest::prelude::Strategy::prop_map((0usize..3, 1usize..60), |(e, n)| Op::Submit(e, n)),
+                2 => proptest::prelude::Just(Op::SendReady),
+                1 => proptest::prelude::Strategy::prop_map(0u64..200, Op::Wait),
+            ], 0..40),
+            answers in proptest::collection::vec(proptest::prop_oneof![
+                3 => proptest::prelude::Just(Ok(200u16)),
+                1 => proptest::prelude::Just(Ok(500u16)),
+                1 => proptest::prelude::Just(Ok(429u16)),
+                1 => proptest::prelude::Just(Ok(403u16)),
+                1 => proptest::prelude::Just(Err("refused".to_string())),
+            ], 0..40),
+            memory in 0usize..200,
+            spool in proptest::option::of(0u64..200),
+            case in 0u64..u64::MAX,
+        ) {
+            let dir = std::env::temp_dir().join(format!("dogpipe-prop-{}-{case}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut config = ForwarderConfig::default().with_url("http://x").with_retry_queue_bytes(memory);
+            if let Some(bytes) = spool {
+                config = config.with_spool(&dir, bytes);
+            }
+            let t = Random::default();
+            t.answers.lock().unwrap().extend(answers);
+            let clock = FakeClock::default();
+            let mut f = Forwarder::new(config).unwrap()
+                .with_transport(Box::new(t.clone()))
+                .with_clock(Box::new(clock.clone()))
+                .with_logger(|_| {});
+            let endpoints = [Endpoint::SeriesV2, Endpoint::Sketches, Endpoint::Events];
+            let mut submitted = 0u64;
+            let mut endpoint_of = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Submit(e, n) => {
+                        // The body names the payload: its submission number, then padding.
+                        let mut body = submitted.to_le_bytes().to_vec();
+                        body.resize(8 + n, 0);
+                        f.submit(Payload::new(endpoints[e], Compression::None, body));
+                        endpoint_of.push(e);
+                        submitted += 1;
+                    }
+                    Op::SendReady => { f.send_ready(); }
+                    Op::Wait(s) => { let mut c = clock.clone(); c.sleep(Duration::from_secs(s)); }
+                }
+                proptest::prop_assert!(f.queued_memory_bytes() <= memory);
+            }
+            let stats = f.close();
+            let on_disk = std::fs::read_dir(&dir).map(|d| d.count() as u64).unwrap_or(0);
+            let accounted = stats.delivered + stats.rejected + stats.dropped_queue_full
+                + stats.dropped_spool_error + stats.dropped_on_close + on_disk;
+            proptest::prop_assert_eq!(accounted, submitted);
+
+            let attempts = t.attempts.lock().unwrap().clone();
+            let id = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
+            let delivered: Vec<u64> = attempts.iter().filter(|(_, a)| *a == Ok(200)).map(|(b, _)| id(b)).collect();
+            proptest::prop_assert_eq!(delivered.len() as u64, stats.delivered);
+            let mut unique = delivered.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            proptest::prop_assert_eq!(unique.len(), delivered.len(), "delivered twice");
+            // Per endpoint, delivery follows submission order.
+            for e in 0..endpoints.len() {
+                let order: Vec<u64> = delivered.iter().copied().filter(|&i| endpoint_of[i as usize] == e).collect();
+                proptest::prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "out of order: {:?}", order);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
