@@ -115,18 +115,22 @@ impl<'b> Origin<'b> {
         Some(raw.strip_prefix(b"cid-").unwrap_or(raw))
     }
 
-    /// The cgroup inode of the `c:` field's `in-<inode>` item.
+    /// The cgroup inode of the `c:` field's `in-<inode>` item (decimal digits only, as Go's
+    /// `ParseUint`).
     pub fn cgroup_inode(&self) -> Option<u64> {
-        items(self.local_data?)
-            .find_map(|item| item.strip_prefix(b"in-"))
-            .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        let digits = items(self.local_data?).find_map(|item| item.strip_prefix(b"in-"))?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
     }
 
-    /// `it-<bool>` of the `e:` field: whether the client is an init container.
+    /// `it-<bool>` of the `e:` field: whether the client is an init container (Go `ParseBool`
+    /// spellings: `1`, `t`, `T`, `true`, `TRUE`, `True` and their false forms).
     pub fn external_init(&self) -> Option<bool> {
         match self.external_item(b"it-")? {
-            b"true" => Some(true),
-            b"false" => Some(false),
+            b"1" | b"t" | b"T" | b"true" | b"TRUE" | b"True" => Some(true),
+            b"0" | b"f" | b"F" | b"false" | b"FALSE" | b"False" => Some(false),
             _ => None,
         }
     }
@@ -171,6 +175,8 @@ mod tests {
         assert_eq!(local(b"in-42").container_id(), None);
         assert_eq!(local(b"ci-abc,in-42").cgroup_inode(), Some(42));
         assert_eq!(local(b"in-x").cgroup_inode(), None);
+        assert_eq!(local(b"in-+42").cgroup_inode(), None);
+        assert_eq!(local(b"in-").cgroup_inode(), None);
         assert_eq!(local(b"").container_id(), None);
     }
 
@@ -183,6 +189,23 @@ mod tests {
         assert_eq!(o.external_init(), Some(false));
         assert_eq!(o.external_container_name(), Some(&b"redis"[..]));
         assert_eq!(o.external_pod_uid(), Some(&b"810f"[..]));
+        for (raw, init) in [
+            (&b"it-1"[..], Some(true)),
+            (b"it-T", Some(true)),
+            (b"it-False", Some(false)),
+            (b"it-yes", None),
+        ] {
+            let o = Origin {
+                external_data: Some(raw),
+                ..Origin::default()
+            };
+            assert_eq!(
+                o.external_init(),
+                init,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[test]
