@@ -68,6 +68,41 @@
 //! Auto multi-line detection and UTF-16/Shift-JIS files are not supported yet.
 //!
 //! ## Compatibility with the Datadog Agent (DogStatsD)
+//! ## Serializing and forwarding
+//!
+//! A [`Serializer`] turns a [`Flush`] into [`Payload`]s: series v2 (`MetricPayload` protobuf) or
+//! v1 JSON, sketches (`SketchPayload`), service checks and events JSON, each compressed while it
+//! is written (zstd level 1 by default, zlib, or none) and split before any of the intake's
+//! limits (compressed bytes, uncompressed bytes, points per payload; see [`PayloadLimits`]). An
+//! item that fits in no payload is dropped and counted in [`SerializeStats`].
+//!
+//! Payloads go to a [`Sink`]: the HTTP [`Forwarder`] (ordered per endpoint, retries with capped
+//! jittered backoff, bounded memory queue, optional disk spool surviving restarts) or a
+//! [`FileSink`] (body files plus `requests.jsonl`, read back by `dogpipe decode`).
+//!
+//! ```
+//! use dogpipe::{FileSink, Flush, Point, Series, SeriesKind, Serializer, SerializerConfig, write_flush};
+//!
+//! let series = Series {
+//!     name: b"page.views".as_slice().into(),
+//!     host: b"web1".as_slice().into(),
+//!     tags: vec![b"env:prod".as_slice().into()],
+//!     kind: SeriesKind::Rate,
+//!     interval: 10,
+//!     points: vec![Point { timestamp: 1_700_000_000, value: 0.3 }],
+//! };
+//! let flush = Flush { series: vec![series], ..Flush::default() };
+//! let dir = std::env::temp_dir().join(format!("dogpipe-doc-{}", std::process::id()));
+//! let mut sink = FileSink::create(&dir)?;
+//! let mut serializer = Serializer::new(SerializerConfig::default());
+//! assert_eq!(write_flush(&mut serializer, &flush, &mut sink)?, 1);
+//! let index = std::fs::read_to_string(dir.join("requests.jsonl"))?;
+//! assert!(index.starts_with(r#"{"seq":1,"path":"/api/v2/series","content_type":"application/x-protobuf","content_encoding":"zstd","body_file":"000001.body""#));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Compatibility with the Datadog Agent
 //!
 //! The parser accepts what the Agent's DogStatsD server accepts and rejects what it rejects, with
 //! these deliberate divergences (each one is tested):
@@ -79,6 +114,11 @@
 //! * **Hexadecimal floats.** Go's `ParseFloat` accepts `0x1p3`; dogpipe rejects hexadecimal
 //!   values. Decimal forms, `_` digit separators, `inf`/`infinity`/`nan` and the rejection of
 //!   out-of-range literals such as `1e400` match Go exactly.
+//! * **Events payloads.** The Agent groups all events of a payload by source type in one object;
+//!   dogpipe sends one payload per source type (same JSON shape, one group each).
+//! * **Series resources.** Every `device:` tag is removed from a series' tags and the last one
+//!   becomes the `device` resource; `dd.internal.resource:<type>:<name>` tags become resources
+//!   (malformed ones are dropped), as the Agent does.
 //! * **Limits.** The Agent has no limit on tags or message size; dogpipe rejects a message over
 //!   [`ParserConfig`]'s limits (defaults far above real traffic) and counts it as a bad message.
 
@@ -145,12 +185,25 @@
 
 mod aggregate;
 mod dogstatsd;
+mod forward;
 mod logs;
+mod serialize;
 
 pub use aggregate::{
     AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,
     EventRecord, Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series,
     SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint,
+};
+
+pub use forward::{
+    ApiKey, Clock, FileSink, ForwardError, ForwardStats, Forwarder, ForwarderConfig, HttpTransport,
+    Response, Sink, SystemClock, Transport, open_sink, write_flush,
+};
+#[doc(hidden)]
+pub use serialize::compress_all;
+pub use serialize::{
+    Compression, Endpoint, Payload, PayloadLimits, SerializeError, SerializeStats, Serializer,
+    SerializerConfig,
 };
 
 pub use dogstatsd::{

@@ -1,6 +1,7 @@
 //! The `dogpipe` command line, thin over the library.
 
 mod aggregate;
+mod decode;
 mod json;
 mod logs;
 mod parse;
@@ -18,6 +19,8 @@ usage:
   dogpipe aggregate [--flush-interval SECONDS] [--hostname HOST] < timed messages
       Replay DogStatsD messages on a simulated clock (`@<unix_seconds>` lines); print the
       series, sketches, events and service checks each flush would send, one JSON object a line.
+  dogpipe decode [--path PATH] [--encoding E] [--max-bytes N] FILE…
+      Decompress and decode payload bodies (or a file sink's requests.jsonl) into JSON lines.
   dogpipe help";
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
         Some("logs") => logs::run(args.get(1..).unwrap_or_default()),
         Some("aggregate") => aggregate::run(args.get(1..).unwrap_or_default()),
+        Some("decode") => decode::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,185 @@
+//! Serializer throughput on a flush of 100 000 series contexts: encode + compress against
+//! compressing the same uncompressed payloads alone.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dogpipe::{
+    Compression, Flush, Payload, Point, Serializer, SerializerConfig, Series, SeriesKind,
+    compress_all,
+};
+use std::hint::black_box;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CONTEXTS: usize = 100_000;
+
+/// A deterministic flush shaped like real DogStatsD traffic: a few hundred metric names, a
+/// few tag sets, many hosts-less contexts, one point each.
+fn fixture() -> Flush {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // Interned strings, as the aggregator holds them: one allocation per distinct string.
+    let mut pool: std::collections::HashMap<String, Arc<[u8]>> = Default::default();
+    let mut intern = move |s: String| -> Arc<[u8]> {
+        pool.entry(s)
+            .or_insert_with_key(|k| Arc::from(k.as_bytes()))
+            .clone()
+    };
+    let host = intern("ip-10-0-12-34.ec2.internal".to_string());
+    let series = (0..CONTEXTS)
+        .map(|i| {
+            let r = next();
+            let tags: Vec<Arc<[u8]>> = vec![
+                Arc::from(
+                    format!("env:{}", ["prod", "staging", "dev"][(r % 3) as usize]).as_bytes(),
+                ),
+                intern(format!("service:svc-{}", r % 40)),
+                intern(format!("endpoint:/api/v{}/items/{}", r % 3, i % 997)),
+                intern(format!("pod_name:web-{:x}", (r >> 20) % 50_000)),
+            ];
+            Series {
+                name: intern(format!(
+                    "app.{}.request.duration.{}",
+                    r % 300,
+                    ["avg", "max", "count", "p95"][i % 4]
+                )),
+                host: host.clone(),
+                tags,
+                kind: if i % 4 == 2 {
+                    SeriesKind::Rate
+                } else {
+                    SeriesKind::Gauge
+                },
+                interval: 10,
+                points: vec![Point {
+                    timestamp: 1_700_000_000,
+                    value: (r % 10_000) as f64 / 7.0,
+                }],
+            }
+        })
+        .collect();
+    Flush {
+        series,
+        ..Flush::default()
+    }
+}
+
+fn serialize(serializer: &mut Serializer, flush: &Flush, out: &mut Vec<Payload>) {
+    out.clear();
+    serializer.serialize(flush, out).unwrap();
+}
+
+/// The uncompressed bodies of `payloads`: exactly the bytes the compressor was fed.
+fn decompressed(payloads: &[Payload]) -> Vec<Vec<u8>> {
+    payloads
+        .iter()
+        .map(|p| match p.compression() {
+            Compression::Zlib { .. } => {
+                let mut back = Vec::new();
+                flate2::read::ZlibDecoder::new(p.body())
+                    .read_to_end(&mut back)
+                    .unwrap();
+                back
+            }
+            Compression::Zstd { .. } => zstd::decode_all(p.body()).unwrap(),
+            _ => p.body().to_vec(),
+        })
+        .collect()
+}
+
+/// Interleaved runs, minimum of each: robust on a shared, noisy machine.
+fn ratio(
+    name: &str,
+    serializer: &mut Serializer,
+    flush: &Flush,
+    raw: &[Vec<u8>],
+    compression: Compression,
+) {
+    let (mut both, mut alone, mut encode) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut plain =
+        Serializer::new(SerializerConfig::default().with_compression(Compression::None));
+    let mut out = Vec::new();
+    for _ in 0..15 {
+        let t = std::time::Instant::now();
+        serialize(&mut plain, flush, &mut out);
+        encode = encode.min(t.elapsed());
+        let t = std::time::Instant::now();
+        serialize(serializer, flush, &mut out);
+        both = both.min(t.elapsed());
+        let t = std::time::Instant::now();
+        for r in raw {
+            black_box(compress_all(compression, r).unwrap());
+        }
+        alone = alone.min(t.elapsed());
+    }
+    let bytes: usize = raw.iter().map(Vec::len).sum();
+    eprintln!(
+        "{name}: min of 15 interleaved runs: encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), encode alone (none) {encode:?}, ratio {:.2}",
+        CONTEXTS as f64 / both.as_secs_f64(),
+        bytes as f64 / both.as_secs_f64() / 1e6,
+        bytes as f64 / alone.as_secs_f64() / 1e6,
+        both.as_secs_f64() / alone.as_secs_f64()
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let flush = fixture();
+    for (name, compression) in [
+        ("zstd1", Compression::Zstd { level: 1 }),
+        ("zlib6", Compression::Zlib { level: 6 }),
+    ] {
+        let mut group = c.benchmark_group("serialize/series_v2");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(8))
+            .warm_up_time(Duration::from_secs(1));
+        let mut serializer =
+            Serializer::new(SerializerConfig::default().with_compression(compression));
+        let mut out = Vec::new();
+        serialize(&mut serializer, &flush, &mut out);
+        let compressed: usize = out.iter().map(|p| p.body().len()).sum();
+        let raw = decompressed(&out);
+        let raw_bytes: usize = raw.iter().map(Vec::len).sum();
+        eprintln!(
+            "{name}: {CONTEXTS} series, {} payloads, {raw_bytes} uncompressed bytes ({} B/series), {compressed} compressed",
+            out.len(),
+            raw_bytes / CONTEXTS
+        );
+        group.throughput(Throughput::Bytes(raw_bytes as u64));
+        ratio(name, &mut serializer, &flush, &raw, compression);
+        group.bench_function(BenchmarkId::new("encode_and_compress", name), |b| {
+            b.iter(|| serialize(&mut serializer, black_box(&flush), &mut out))
+        });
+        group.bench_function(BenchmarkId::new("compress_only", name), |b| {
+            b.iter(|| {
+                for r in &raw {
+                    black_box(compress_all(compression, black_box(r)).unwrap());
+                }
+            })
+        });
+        group.finish();
+    }
+    let mut group = c.benchmark_group("serialize/series_v2");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    let mut serializer =
+        Serializer::new(SerializerConfig::default().with_compression(Compression::None));
+    let mut out = Vec::new();
+    serialize(&mut serializer, &flush, &mut out);
+    let raw_bytes: usize = out.iter().map(|p| p.body().len()).sum();
+    group.throughput(Throughput::Bytes(raw_bytes as u64));
+    group.bench_function(BenchmarkId::new("encode_only", "none"), |b| {
+        b.iter(|| serialize(&mut serializer, black_box(&flush), &mut out))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

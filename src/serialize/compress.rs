@@ -1,0 +1,136 @@
+//! One streaming compressor per payload, writing into a `Vec<u8>`.
+
+use super::{Compression, SerializeError};
+use flate2::write::ZlibEncoder;
+use std::io::Write;
+
+/// A compressed stream being written.
+pub(crate) enum Compressor {
+    None(Vec<u8>),
+    Zlib(ZlibEncoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Compressor {
+    /// Starts a stream; `capacity` is a guess of the compressed size.
+    pub(crate) fn new(compression: Compression, capacity: usize) -> Result<Self, SerializeError> {
+        let out = Vec::with_capacity(capacity);
+        Ok(match compression {
+            Compression::None => Compressor::None(out),
+            Compression::Zlib { level } => Compressor::Zlib(ZlibEncoder::new(
+                out,
+                flate2::Compression::new(level.min(9)),
+            )),
+            Compression::Zstd { level } => Compressor::Zstd(
+                zstd::stream::write::Encoder::new(out, level).map_err(compressor_error)?,
+            ),
+        })
+    }
+
+    /// Feeds bytes into the stream.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), SerializeError> {
+        match self {
+            Compressor::None(out) => {
+                out.extend_from_slice(bytes);
+                Ok(())
+            }
+            Compressor::Zlib(z) => z.write_all(bytes).map_err(compressor_error),
+            Compressor::Zstd(z) => z.write_all(bytes).map_err(compressor_error),
+        }
+    }
+
+    /// Flushes everything fed so far to the output (a zlib sync flush, a zstd block end), so
+    /// that [`output_len`](Self::output_len) accounts for all of it.
+    pub(crate) fn flush(&mut self) -> Result<(), SerializeError> {
+        match self {
+            Compressor::None(_) => Ok(()),
+            Compressor::Zlib(z) => z.flush().map_err(compressor_error),
+            Compressor::Zstd(z) => z.flush().map_err(compressor_error),
+        }
+    }
+
+    /// Bytes of output so far (exact after [`flush`](Self::flush)).
+    pub(crate) fn output_len(&self) -> usize {
+        match self {
+            Compressor::None(out) => out.len(),
+            Compressor::Zlib(z) => z.get_ref().len(),
+            Compressor::Zstd(z) => z.get_ref().len(),
+        }
+    }
+
+    /// Ends the stream and returns the body.
+    pub(crate) fn finish(self) -> Result<Vec<u8>, SerializeError> {
+        match self {
+            Compressor::None(out) => Ok(out),
+            Compressor::Zlib(z) => z.finish().map_err(compressor_error),
+            Compressor::Zstd(z) => z.finish().map_err(compressor_error),
+        }
+    }
+}
+
+fn compressor_error(e: std::io::Error) -> SerializeError {
+    SerializeError::Compressor {
+        reason: e.to_string(),
+    }
+}
+
+/// Compresses `bytes` in one go (used by tests and benchmarks as the baseline).
+#[doc(hidden)]
+pub fn compress_all(compression: Compression, bytes: &[u8]) -> Result<Vec<u8>, SerializeError> {
+    let mut c = Compressor::new(compression, bytes.len() / 4)?;
+    c.write(bytes)?;
+    c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn zlib_output_is_an_rfc_1950_stream_and_zstd_a_frame() {
+        let data = b"hello hello hello hello".repeat(100);
+        let z = compress_all(Compression::ZLIB_DEFAULT, &data).unwrap();
+        assert_eq!(z[0] & 0x0f, 8, "CM = deflate");
+        assert_eq!(((z[0] as u16) << 8 | z[1] as u16) % 31, 0, "FCHECK");
+        let mut back = Vec::new();
+        flate2::read::ZlibDecoder::new(&z[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        let s = compress_all(Compression::default(), &data).unwrap();
+        assert_eq!(&s[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+        assert_eq!(zstd::decode_all(&s[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn bound_holds_for_incompressible_data_written_after_a_flush() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut noise = vec![0u8; 300_000];
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        for compression in [
+            Compression::ZLIB_DEFAULT,
+            Compression::default(),
+            Compression::None,
+        ] {
+            for split in [0usize, 1, 1000, 131_072, 200_000] {
+                let mut c = Compressor::new(compression, 0).unwrap();
+                c.write(&noise[..split]).unwrap();
+                c.flush().unwrap();
+                let base = c.output_len();
+                let rest = &noise[split..];
+                c.write(rest).unwrap();
+                let total = c.finish().unwrap().len();
+                assert!(
+                    total <= base + compression.bound(rest.len()),
+                    "{compression:?} {split}"
+                );
+            }
+        }
+    }
+}

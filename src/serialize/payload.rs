@@ -1,0 +1,325 @@
+//! Payloads and the builder that splits a stream of items into payloads within limits.
+
+use super::compress::Compressor;
+use super::{Compression, PayloadLimits, SerializeError};
+
+/// Where a payload goes on the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/api/v2/series`, protobuf `MetricPayload`.
+    SeriesV2,
+    /// `/api/v1/series`, JSON.
+    SeriesV1,
+    /// `/api/beta/sketches`, protobuf `SketchPayload`.
+    Sketches,
+    /// `/api/v1/check_run`, JSON array.
+    ServiceChecks,
+    /// `/intake/`, JSON events object.
+    Events,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::SeriesV2,
+        Endpoint::SeriesV1,
+        Endpoint::Sketches,
+        Endpoint::ServiceChecks,
+        Endpoint::Events,
+    ];
+
+    /// The request path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::SeriesV2 => "/api/v2/series",
+            Endpoint::SeriesV1 => "/api/v1/series",
+            Endpoint::Sketches => "/api/beta/sketches",
+            Endpoint::ServiceChecks => "/api/v1/check_run",
+            Endpoint::Events => "/intake/",
+        }
+    }
+
+    /// The endpoint of a request path.
+    pub fn from_path(path: &str) -> Option<Endpoint> {
+        Endpoint::ALL.into_iter().find(|e| e.path() == path)
+    }
+
+    /// The `Content-Type` header value.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Endpoint::SeriesV2 | Endpoint::Sketches => "application/x-protobuf",
+            Endpoint::SeriesV1 | Endpoint::ServiceChecks | Endpoint::Events => "application/json",
+        }
+    }
+
+    /// A short name: `series_v2`, `series_v1`, `sketches`, `service_checks`, `events`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::SeriesV2 => "series_v2",
+            Endpoint::SeriesV1 => "series_v1",
+            Endpoint::Sketches => "sketches",
+            Endpoint::ServiceChecks => "service_checks",
+            Endpoint::Events => "events",
+        }
+    }
+
+    /// The endpoint of a [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// One request body, ready to send: compressed, within its endpoint's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    endpoint: Endpoint,
+    compression: Compression,
+    body: Vec<u8>,
+    items: usize,
+}
+
+impl Payload {
+    /// A payload from parts (a body read back from a spool or a file).
+    pub fn new(endpoint: Endpoint, compression: Compression, body: Vec<u8>) -> Payload {
+        Payload {
+            endpoint,
+            compression,
+            body,
+            items: 0,
+        }
+    }
+    /// The endpoint.
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint
+    }
+    /// The request path.
+    pub fn path(&self) -> &'static str {
+        self.endpoint.path()
+    }
+    /// The `Content-Type` header value.
+    pub fn content_type(&self) -> &'static str {
+        self.endpoint.content_type()
+    }
+    /// The `Content-Encoding` header value, if any.
+    pub fn content_encoding(&self) -> Option<&'static str> {
+        self.compression.content_encoding()
+    }
+    /// The compression of the body.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+    /// The (compressed) body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+    /// The body, moved out.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+    /// Items (series, sketches, events, checks) in the body; 0 when unknown.
+    pub fn item_count(&self) -> usize {
+        self.items
+    }
+}
+
+/// Most flushes of the compressor to make room in one payload before closing it.
+const MAX_REPACKS: u32 = 40;
+/// The staging buffer is fed to the compressor when it holds this much.
+const STAGE_BYTES: usize = 64 << 10;
+
+/// Streams items into compressed payloads, closing a payload before any limit would be passed.
+///
+/// Accounting: `base` is the compressor's output at its last flush, when every byte fed so far
+/// had been emitted; `pending` bytes were fed since (or are staged). The finished payload is then
+/// at most `base + bound(pending + footer)`, and an item is admitted only if that stays within
+/// the compressed limit with the item included.
+pub(crate) struct PayloadBuilder<'h> {
+    endpoint: Endpoint,
+    compression: Compression,
+    limits: PayloadLimits,
+    header: &'h [u8],
+    separator: &'static [u8],
+    footer: &'h [u8],
+    compressor: Option<Compressor>,
+    stage: Vec<u8>,
+    base: usize,
+    fed_since_flush: usize,
+    uncompressed: usize,
+    points: usize,
+    items: usize,
+    repacks: u32,
+    reserved: usize,
+}
+
+impl<'h> PayloadBuilder<'h> {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        compression: Compression,
+        limits: PayloadLimits,
+        framing: (&'h [u8], &'static [u8], &'h [u8]),
+        stage: Vec<u8>,
+    ) -> Self {
+        let (header, separator, footer) = framing;
+        PayloadBuilder {
+            endpoint,
+            compression,
+            limits,
+            header,
+            separator,
+            footer,
+            compressor: None,
+            stage,
+            base: 0,
+            fed_since_flush: 0,
+            uncompressed: 0,
+            points: 0,
+            items: 0,
+            repacks: 0,
+            reserved: 0,
+        }
+    }
+
+    /// Whether an item of `len` bytes and `points` points fits in an empty payload.
+    fn fits_alone(&self, len: usize, points: usize) -> bool {
+        let total = self
+            .header
+            .len()
+            .saturating_add(len)
+            .saturating_add(self.footer.len());
+        points <= self.limits.max_points
+            && total <= self.limits.max_uncompressed_bytes
+            && self.compression.bound(total) <= self.limits.max_compressed_bytes
+    }
+
+    /// Makes room for an item of `len` bytes (without separator) and `points` points, closing
+    /// the current payload into `out` if needed. Returns `Ok(false)` when the item cannot fit in
+    /// any payload. After `Ok(true)`, write exactly `len` bytes into [`stage`](Self::stage) and
+    /// call [`commit`](Self::commit).
+    pub(crate) fn reserve(
+        &mut self,
+        len: usize,
+        points: usize,
+        out: &mut Vec<Payload>,
+    ) -> Result<bool, SerializeError> {
+        if !self.fits_alone(len, points) {
+            return Ok(false);
+        }
+        loop {
+            if self.compressor.is_none() {
+                self.open()?;
+            }
+            let sep = if self.items > 0 {
+                self.separator.len()
+            } else {
+                0
+            };
+            let need = len.saturating_add(sep);
+            let after = need.saturating_add(self.footer.len());
+            let within_points = self.points.saturating_add(points) <= self.limits.max_points;
+            let within_uncompressed =
+                self.uncompressed.saturating_add(after) <= self.limits.max_uncompressed_bytes;
+            if within_points && within_uncompressed {
+                let pending = self.fed_since_flush + self.stage.len();
+                let worst = self
+                    .base
+                    .saturating_add(self.compression.bound(pending.saturating_add(after)));
+                if worst <= self.limits.max_compressed_bytes {
+                    self.stage
+                        .extend_from_slice(if sep > 0 { self.separator } else { b"" });
+                    self.uncompressed += sep;
+                    self.reserved = len;
+                    return Ok(true);
+                }
+                if pending > 0 && self.repacks < MAX_REPACKS {
+                    self.repack()?;
+                    continue;
+                }
+            }
+            if self.items == 0 {
+                // Unreachable given `fits_alone`, but never loop forever.
+                return Ok(false);
+            }
+            self.close(out)?;
+        }
+    }
+
+    /// The staging buffer the reserved item is written to.
+    pub(crate) fn stage(&mut self) -> &mut Vec<u8> {
+        &mut self.stage
+    }
+
+    /// Accounts for the item just written.
+    pub(crate) fn commit(&mut self, points: usize) -> Result<(), SerializeError> {
+        self.uncompressed += self.reserved;
+        self.points += points;
+        self.items += 1;
+        self.reserved = 0;
+        if self.stage.len() >= STAGE_BYTES {
+            self.feed()?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<(), SerializeError> {
+        let guess = self.limits.max_compressed_bytes.min(1 << 20);
+        self.compressor = Some(Compressor::new(self.compression, guess)?);
+        self.stage.clear();
+        self.stage.extend_from_slice(self.header);
+        self.base = 0;
+        self.fed_since_flush = 0;
+        self.uncompressed = self.header.len();
+        self.points = 0;
+        self.items = 0;
+        self.repacks = 0;
+        Ok(())
+    }
+
+    fn feed(&mut self) -> Result<(), SerializeError> {
+        if let Some(c) = self.compressor.as_mut() {
+            c.write(&self.stage)?;
+            self.fed_since_flush += self.stage.len();
+        }
+        self.stage.clear();
+        Ok(())
+    }
+
+    fn repack(&mut self) -> Result<(), SerializeError> {
+        self.feed()?;
+        if let Some(c) = self.compressor.as_mut() {
+            c.flush()?;
+            self.base = c.output_len();
+        }
+        self.fed_since_flush = 0;
+        self.repacks += 1;
+        Ok(())
+    }
+
+    /// Closes the open payload (if it holds any item) into `out`.
+    pub(crate) fn close(&mut self, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+        let Some(mut c) = self.compressor.take() else {
+            return Ok(());
+        };
+        if self.items == 0 {
+            self.stage.clear();
+            return Ok(());
+        }
+        self.stage.extend_from_slice(self.footer);
+        c.write(&self.stage)?;
+        self.stage.clear();
+        let body = c.finish()?;
+        out.push(Payload {
+            endpoint: self.endpoint,
+            compression: self.compression,
+            body,
+            items: self.items,
+        });
+        self.items = 0;
+        Ok(())
+    }
+
+    /// Gives back the staging buffer for reuse.
+    pub(crate) fn into_stage(self) -> Vec<u8> {
+        self.stage
+    }
+}
