@@ -52,6 +52,7 @@
 
 mod aggregate;
 mod dogstatsd;
+mod net;
 
 pub use aggregate::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
@@ -62,3 +63,4 @@ pub use dogstatsd::{
     Origin, OwnedMessage, ParseError, ParseErrorKind, ParserConfig, Priority, ServiceCheck,
     ServiceCheckStatus, Tags, Values, lines, parse_message, parse_packet,
 };
+pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
