@@ -298,7 +298,7 @@ impl Listeners {
         &self.stats
     }
 
-    /// Stops receiving and waits for the reader threads (at most about [`POLL`] each).
+    /// Stops receiving and waits for the reader threads (each notices within 100 ms).
     pub fn stop(self) {
         // Release pairs with the Acquire loads in the reader loops.
         self.stop.store(true, Ordering::Release);
