@@ -1,5 +1,6 @@
 //! The `dogpipe` command line, thin over the library.
 
+mod blast;
 mod json;
 mod parse;
 
@@ -10,12 +11,15 @@ const USAGE: &str = "dogpipe — DogStatsD and container logs data plane
 usage:
   dogpipe parse [--origin-detection-client] < packets
       Parse DogStatsD packets from stdin; print one JSON object per message.
+  dogpipe blast --corpus FILE (--udp HOST:PORT | --uds PATH | --uds-stream PATH) [--rate R] [--duration S] [--contexts N]
+      Replay a DogStatsD corpus at a paced rate (a load generator).
   dogpipe help";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
+        Some("blast") => blast::run(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
