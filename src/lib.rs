@@ -53,6 +53,7 @@
 mod aggregate;
 mod dogstatsd;
 mod net;
+mod pipeline;
 
 pub use aggregate::{
     EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
@@ -64,3 +65,4 @@ pub use dogstatsd::{
     ServiceCheckStatus, Tags, Values, lines, parse_message, parse_packet,
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
+pub use pipeline::{ConfigError, Settings};
