@@ -65,4 +65,4 @@ pub use dogstatsd::{
     ServiceCheckStatus, Tags, Values, lines, parse_message, parse_packet,
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
-pub use pipeline::{ConfigError, Settings};
+pub use pipeline::{ConfigError, Heartbeat, Settings, check_health};
