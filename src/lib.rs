@@ -187,6 +187,8 @@ mod aggregate;
 mod dogstatsd;
 mod forward;
 mod logs;
+mod net;
+mod pipeline;
 mod serialize;
 
 pub use aggregate::{
@@ -218,3 +220,5 @@ pub use logs::{
     LogFormat, LogMessage, OwnedLogMessage, PodLogPath, ProcessingRules, RuleError, RuleErrorKind,
     RuleScope, Stream, container_id_from_symlink_name, parse_cri, parse_docker,
 };
+pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
+pub use pipeline::{ConfigError, Heartbeat, Settings, check_health};

@@ -1,6 +1,7 @@
 //! The `dogpipe` command line, thin over the library.
 
 mod aggregate;
+mod blast;
 mod decode;
 mod json;
 mod logs;
@@ -21,6 +22,10 @@ usage:
       series, sketches, events and service checks each flush would send, one JSON object a line.
   dogpipe decode [--path PATH] [--encoding E] [--max-bytes N] FILE…
       Decompress and decode payload bodies (or a file sink's requests.jsonl) into JSON lines.
+  dogpipe blast --corpus FILE (--udp HOST:PORT | --uds PATH | --uds-stream PATH) [--rate R] [--duration S] [--contexts N]
+      Replay a DogStatsD corpus at a paced rate (a load generator).
+  dogpipe health [--port N]
+      Exit 0 when the running dogpipe answers its liveness endpoint (DD_HEALTH_PORT, default 5555).
   dogpipe help";
 
 fn main() -> ExitCode {
@@ -30,6 +35,8 @@ fn main() -> ExitCode {
         Some("logs") => logs::run(args.get(1..).unwrap_or_default()),
         Some("aggregate") => aggregate::run(args.get(1..).unwrap_or_default()),
         Some("decode") => decode::run(args.get(1..).unwrap_or_default()),
+        Some("blast") => blast::run(args.get(1..).unwrap_or_default()),
+        Some("health") => health(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -44,4 +51,21 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn health(args: &[String]) -> Result<(), String> {
+    let port = match args {
+        [] => dogpipe::Settings::from_process(None)
+            .map_err(|e| e.to_string())?
+            .parsed("health_port", "a port number", |s| s.parse::<u16>().ok())
+            .map_err(|e| e.to_string())?
+            .unwrap_or(5555),
+        [flag, port] if flag == "--port" => port
+            .parse()
+            .map_err(|_| format!("health: --port `{port}` is not a port number"))?,
+        _ => return Err("usage: dogpipe health [--port N]".into()),
+    };
+    dogpipe::check_health(port)?;
+    println!("ok");
+    Ok(())
 }

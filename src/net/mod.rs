@@ -1,0 +1,326 @@
+//! Receiving DogStatsD packets: UDP, Unix datagram and Unix stream listeners.
+//!
+//! Each listener runs on its own thread and hands whole packets ([`Packet`]) to a bounded
+//! channel. Sends **block** when the channel is full: back-pressure reaches the kernel socket
+//! buffer, and datagrams the kernel then drops are counted (`SO_RXQ_OVFL`) rather than lost
+//! silently. A datagram longer than the read buffer is detected (`MSG_TRUNC`), counted, and
+//! dropped whole instead of being parsed as if complete.
+
+mod origin;
+mod udp;
+mod uds;
+
+use bytes::{Bytes, BytesMut};
+use crossbeam_channel::Sender;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One packet as received: a datagram or a stream frame, and its origin when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// The bytes (one or more `\n`-separated messages).
+    pub data: Bytes,
+    /// The sender's container id, from Unix socket credentials (origin detection).
+    pub container_id: Option<Arc<str>>,
+}
+
+/// Settings of the listeners (the Agent's `dogstatsd_*` keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    udp_port: Option<u16>,
+    non_local_traffic: bool,
+    buffer_size: usize,
+    so_rcvbuf: usize,
+    udp_sockets: usize,
+    socket: Option<PathBuf>,
+    stream_socket: Option<PathBuf>,
+    origin_detection: bool,
+    proc_root: PathBuf,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            udp_port: Some(8125),
+            non_local_traffic: false,
+            buffer_size: 8192,
+            so_rcvbuf: 0,
+            udp_sockets: 1,
+            socket: None,
+            stream_socket: None,
+            origin_detection: false,
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// UDP port (`DD_DOGSTATSD_PORT`); `None` disables UDP. Port 0 picks a free port (see
+    /// [`Listeners::udp_addr`]). Defaults to 8125.
+    pub fn with_udp_port(mut self, port: Option<u16>) -> Self {
+        self.udp_port = port;
+        self
+    }
+
+    /// Listen on all interfaces instead of 127.0.0.1 (`DD_DOGSTATSD_NON_LOCAL_TRAFFIC`).
+    /// Defaults to `false`.
+    pub fn with_non_local_traffic(mut self, on: bool) -> Self {
+        self.non_local_traffic = on;
+        self
+    }
+
+    /// Read buffer per datagram or frame, the largest packet accepted
+    /// (`DD_DOGSTATSD_BUFFER_SIZE`). Defaults to 8192.
+    pub fn with_buffer_size(mut self, bytes: usize) -> Self {
+        self.buffer_size = bytes.clamp(64, 1 << 24);
+        self
+    }
+
+    /// `SO_RCVBUF` of the datagram sockets; 0 keeps the OS default (`DD_DOGSTATSD_SO_RCVBUF`).
+    /// Defaults to 0.
+    pub fn with_so_rcvbuf(mut self, bytes: usize) -> Self {
+        self.so_rcvbuf = bytes;
+        self
+    }
+
+    /// Number of UDP sockets bound to the port with `SO_REUSEPORT`, each read by its own thread.
+    /// Defaults to 1.
+    pub fn with_udp_sockets(mut self, n: usize) -> Self {
+        self.udp_sockets = n.clamp(1, 64);
+        self
+    }
+
+    /// Unix datagram socket path (`DD_DOGSTATSD_SOCKET`). Defaults to none.
+    pub fn with_socket(mut self, path: Option<PathBuf>) -> Self {
+        self.socket = path;
+        self
+    }
+
+    /// Unix stream socket path (`DD_DOGSTATSD_STREAM_SOCKET`). Defaults to none.
+    pub fn with_stream_socket(mut self, path: Option<PathBuf>) -> Self {
+        self.stream_socket = path;
+        self
+    }
+
+    /// Read the sender's PID from Unix socket credentials and map it to a container id
+    /// (`DD_DOGSTATSD_ORIGIN_DETECTION`). Defaults to `false`.
+    pub fn with_origin_detection(mut self, on: bool) -> Self {
+        self.origin_detection = on;
+        self
+    }
+
+    /// Where `/proc` is mounted (the DaemonSet mounts the host's at `/host/proc`).
+    /// Defaults to `/proc`.
+    pub fn with_proc_root(mut self, path: PathBuf) -> Self {
+        self.proc_root = path;
+        self
+    }
+
+    /// The read buffer size.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    fn udp_port(&self) -> Option<u16> {
+        self.udp_port
+    }
+}
+
+/// Counters of the listeners, shared with the embedding program. All are totals since start.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Packets (datagrams or frames) received and forwarded.
+    pub packets: AtomicU64,
+    /// Bytes of those packets.
+    pub bytes: AtomicU64,
+    /// Datagrams longer than the read buffer, dropped whole.
+    pub truncated: AtomicU64,
+    /// Datagrams the kernel dropped because the socket buffer was full (`SO_RXQ_OVFL`).
+    pub kernel_drops: AtomicU64,
+    /// Stream frames announcing more than the read buffer; their connection was closed.
+    pub oversized_frames: AtomicU64,
+    /// Socket read errors (other than timeouts).
+    pub read_errors: AtomicU64,
+    /// Unix packets whose sender could not be mapped to a container.
+    pub origin_errors: AtomicU64,
+}
+
+impl ListenerStats {
+    fn add(counter: &AtomicU64, n: u64) {
+        // Relaxed: independent monotonic counters, read only for reporting.
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why the listeners could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// A socket could not be created, configured or bound.
+    Bind {
+        /// What was being bound (an address or a path).
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file that is not a socket exists at a socket path; dogpipe does not remove it.
+    NotASocket(PathBuf),
+}
+
+impl fmt::Display for ListenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenError::Bind { what, source } => write!(f, "cannot listen on {what}: {source}"),
+            ListenError::NotASocket(path) => write!(
+                f,
+                "{} exists and is not a socket; remove it or choose another path",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ListenError::Bind { source, .. } => Some(source),
+            ListenError::NotASocket(_) => None,
+        }
+    }
+}
+
+fn bind_error(what: impl fmt::Display, source: impl Into<std::io::Error>) -> ListenError {
+    ListenError::Bind {
+        what: what.to_string(),
+        source: source.into(),
+    }
+}
+
+/// How often a blocked read wakes up to check for shutdown.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Packets are copied out of the read buffers into arenas of this size, so that a packet costs
+/// one small copy and no allocation of its own.
+const ARENA_BYTES: usize = 1 << 20;
+
+/// Copies received bytes into a shared arena and hands out `Bytes` views of it.
+struct Arena {
+    buf: BytesMut,
+}
+
+impl Arena {
+    fn new() -> Arena {
+        Arena {
+            buf: BytesMut::with_capacity(ARENA_BYTES),
+        }
+    }
+
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            self.buf = BytesMut::with_capacity(ARENA_BYTES.max(data.len()));
+        }
+        self.buf.extend_from_slice(data);
+        self.buf.split().freeze()
+    }
+}
+
+/// Running listeners; dropping the handle does not stop them, [`stop`](Self::stop) does.
+#[derive(Debug)]
+pub struct Listeners {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    udp_addr: Option<SocketAddr>,
+    stats: Arc<ListenerStats>,
+}
+
+impl Listeners {
+    /// Binds every configured socket and starts one thread per socket (plus one per stream
+    /// connection). Packets go to `out`; a full channel blocks the reader.
+    ///
+    /// # Errors
+    /// [`ListenError`] when a socket cannot be bound or a socket path holds another kind of file.
+    pub fn start(config: &ListenerConfig, out: Sender<Packet>) -> Result<Listeners, ListenError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(ListenerStats::default());
+        let mut threads = Vec::new();
+        let mut udp_addr = None;
+        if let Some(port) = config.udp_port() {
+            let sockets = udp::bind(config, port)?;
+            udp_addr = sockets.first().and_then(|s| s.local_addr().ok());
+            for socket in sockets {
+                threads.push(udp::spawn(
+                    socket,
+                    config,
+                    out.clone(),
+                    stop.clone(),
+                    stats.clone(),
+                )?);
+            }
+        }
+        if let Some(path) = &config.socket {
+            threads.push(uds::spawn_datagram(
+                path,
+                config,
+                out.clone(),
+                stop.clone(),
+                stats.clone(),
+            )?);
+        }
+        if let Some(path) = &config.stream_socket {
+            threads.push(uds::spawn_stream(
+                path,
+                config,
+                out,
+                stop.clone(),
+                stats.clone(),
+            )?);
+        }
+        Ok(Listeners {
+            stop,
+            threads,
+            udp_addr,
+            stats,
+        })
+    }
+
+    /// The bound UDP address (useful with port 0).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<ListenerStats> {
+        &self.stats
+    }
+
+    /// Stops receiving and waits for the reader threads (each notices within 100 ms).
+    pub fn stop(self) {
+        // Release pairs with the Acquire loads in the reader loops.
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn stopped(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Acquire)
+}
+
+/// Removes a stale socket file at `path`; refuses any other kind of file.
+fn prepare_socket_path(path: &Path) -> Result<(), ListenError> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| bind_error(path.display(), e))
+        }
+        Ok(_) => Err(ListenError::NotASocket(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(bind_error(path.display(), e)),
+    }
+}

@@ -1,0 +1,7 @@
+//! The wired pipeline: configuration, telemetry, and the threads that connect the stages.
+
+mod health;
+mod settings;
+
+pub use health::{Heartbeat, check as check_health};
+pub use settings::{ConfigError, Settings};
