@@ -221,4 +221,4 @@ pub use logs::{
     RuleScope, Stream, container_id_from_symlink_name, parse_cri, parse_docker,
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
-pub use pipeline::{ConfigError, Heartbeat, Settings, check_health};
+pub use pipeline::{ConfigError, Heartbeat, Settings, check_health, serve_health};

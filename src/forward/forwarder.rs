@@ -530,6 +530,14 @@ impl Sink for Forwarder {
     fn finish(&mut self, max_wait: Duration) -> bool {
         self.flush(max_wait)
     }
+
+    fn poll(&mut self) {
+        self.send_ready();
+    }
+
+    fn stats(&self) -> ForwardStats {
+        Forwarder::stats(self)
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,15 @@ pub trait Sink {
         let _ = max_wait;
         true
     }
+
+    /// Gives the sink a chance to retry what is waiting (call it regularly, e.g. every second).
+    /// Defaults to nothing.
+    fn poll(&mut self) {}
+
+    /// Delivery counters. Defaults to zeros (sinks that cannot fail to deliver once written).
+    fn stats(&self) -> ForwardStats {
+        ForwardStats::default()
+    }
 }
 
 /// The sink the Agent's defaults call for: the HTTP [`Forwarder`] when `config` has an API key,
@@ -43,7 +52,7 @@ pub trait Sink {
 pub fn open_sink(
     config: ForwarderConfig,
     output_dir: Option<&std::path::Path>,
-) -> Result<Box<dyn Sink>, ForwardError> {
+) -> Result<Box<dyn Sink + Send>, ForwardError> {
     if !config.api_key().is_empty() {
         return Ok(Box::new(Forwarder::new(config)?));
     }

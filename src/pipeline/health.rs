@@ -30,9 +30,12 @@ impl Heartbeat {
     }
 }
 
-/// Serves `GET /live` on `127.0.0.1:port`: `200 ok` while the heartbeat is younger than
-/// `max_age`, `503` otherwise.
-pub(crate) fn serve(
+/// Serves `GET /live` on `127.0.0.1:port` (0 picks a free port) until `stop` is set: `200 ok`
+/// while the heartbeat is younger than `max_age`, `503` otherwise.
+///
+/// # Errors
+/// The port cannot be bound.
+pub fn serve(
     port: u16,
     heartbeat: Arc<Heartbeat>,
     max_age: Duration,

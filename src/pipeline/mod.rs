@@ -3,5 +3,5 @@
 mod health;
 mod settings;
 
-pub use health::{Heartbeat, check as check_health};
+pub use health::{Heartbeat, check as check_health, serve as serve_health};
 pub use settings::{ConfigError, Settings};

@@ -329,6 +329,16 @@ impl Settings {
             .map(|y| (key.to_string(), Raw::Yaml(y)))
     }
 
+    /// The value of a variable by its environment name (`DD_…`/`DOGPIPE_…`), falling back to the
+    /// file for the variables of known settings: a lookup for the `from_lookup` constructors.
+    pub fn var(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.env.get(name) {
+            return Some(v.clone());
+        }
+        let (key, _) = KEYS.iter().find(|(key, _)| env_name(key) == name)?;
+        self.string(key)
+    }
+
     /// A string setting; empty values count as unset.
     pub fn string(&self, key: &str) -> Option<String> {
         match self.raw(key)? {
@@ -494,6 +504,17 @@ mod tests {
                 Ok(Some(want))
             );
         }
+    }
+
+    #[test]
+    fn lookup_by_variable_name_falls_back_to_the_file() {
+        let s = settings(
+            &[("DD_SITE", "env.example")],
+            Some("site: file.example\nlogs_config:\n  run_path: /r\n"),
+        );
+        assert_eq!(s.var("DD_SITE").as_deref(), Some("env.example"));
+        assert_eq!(s.var("DD_LOGS_CONFIG_RUN_PATH").as_deref(), Some("/r"));
+        assert_eq!(s.var("DD_API_KEY"), None);
     }
 
     #[test]

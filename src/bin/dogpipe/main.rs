@@ -6,12 +6,16 @@ mod decode;
 mod json;
 mod logs;
 mod parse;
+mod run;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "dogpipe — DogStatsD and container logs data plane
 
 usage:
+  dogpipe run [--config datadog.yaml]
+      The node agent: DogStatsD on 127.0.0.1:8125 (DD_* settings), flushed every 15 s to the
+      intake with DD_API_KEY, else to ./dogpipe-out/.
   dogpipe parse [--origin-detection-client] < packets
       Parse DogStatsD packets from stdin; print one JSON object per message.
   dogpipe logs decode [--format auto|cri|docker|raw] [--max-message-bytes N] [--rules JSON] FILE...
@@ -31,6 +35,7 @@ usage:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("run") => run::run(args.get(1..).unwrap_or_default()),
         Some("parse") => parse::run(args.get(1..).unwrap_or_default()),
         Some("logs") => logs::run(args.get(1..).unwrap_or_default()),
         Some("aggregate") => aggregate::run(args.get(1..).unwrap_or_default()),
