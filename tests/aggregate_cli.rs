@@ -323,3 +323,44 @@ fn huge_clock_jumps_and_extreme_clock_values_do_not_hang_or_panic() {
         "{stderr}"
     );
 }
+
+#[test]
+fn output_dir_serializes_every_flush_through_the_file_sink() {
+    let dir = std::env::temp_dir().join(format!("dogpipe-aggregate-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let input = format!(
+        "@{}\nc:1|c|#env:a\nd:2|d\n_sc|svc|0\n@{}\nc:1|c|#env:a\n",
+        T0 + 1,
+        T0 + 15
+    );
+    let (_, stderr, ok) = run_with(&input, &["--output-dir", dir.to_str().unwrap()], &[]);
+    assert!(ok, "{stderr}");
+    let index = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    let paths: Vec<String> = index
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for path in ["/api/v2/series", "/api/beta/sketches", "/api/v1/check_run"] {
+        assert!(paths.iter().any(|p| p == path), "{path} in {paths:?}");
+    }
+    let decoded = Command::new(env!("CARGO_BIN_EXE_dogpipe"))
+        .arg("decode")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    let text = String::from_utf8(decoded.stdout).unwrap();
+    assert!(
+        text.contains("\"metric\":\"c\"") && text.contains("\"env:a\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[{T0},0.1]")),
+        "the first bucket's rate: {text}"
+    );
+}

@@ -12,9 +12,11 @@ use dogpipe::{
 use std::io::{self, BufRead, BufWriter, Write};
 
 pub const USAGE: &str =
-    "usage: dogpipe aggregate [--flush-interval SECONDS] [--hostname HOST] < input
+    "usage: dogpipe aggregate [--flush-interval SECONDS] [--hostname HOST] [--output-dir DIR] < input
   input lines: `@<unix_seconds>` sets the clock (never backwards); any other non-empty line is a
   DogStatsD message arriving at the current time.
+  --output-dir DIR: also serialize every flush through the real serializer into DIR with the
+  file sink (body files + requests.jsonl; read them back with `dogpipe decode DIR`).
   environment: DD_HOSTNAME, DD_HISTOGRAM_AGGREGATES, DD_HISTOGRAM_PERCENTILES,
   DD_DOGSTATSD_MAPPER_PROFILES, DD_STATSD_METRIC_NAMESPACE, DD_STATSD_METRIC_BLOCKLIST,
   DD_STATSD_METRIC_BLOCKLIST_MATCH_PREFIX, DD_DOGSTATSD_TAGS, DD_DOGSTATSD_EXPIRY_SECONDS,
@@ -31,6 +33,7 @@ const DEFAULT_FLUSH_SECONDS: i64 = 15;
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut flush_interval = DEFAULT_FLUSH_SECONDS;
     let mut hostname: Option<String> = None;
+    let mut output_dir: Option<std::path::PathBuf> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -49,6 +52,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
                         .clone(),
                 );
             }
+            "--output-dir" => {
+                output_dir = Some(
+                    args.next()
+                        .ok_or("aggregate: --output-dir needs a directory")?
+                        .into(),
+                );
+            }
             other => return Err(format!("aggregate: unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -56,7 +66,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let summary = replay(stdin.lock(), config, flush_interval, &mut out)?;
+    let mut ship = match &output_dir {
+        None => None,
+        Some(dir) => {
+            let serializer =
+                dogpipe::SerializerConfig::from_env().map_err(|e| format!("aggregate: {e}"))?;
+            let sink = dogpipe::FileSink::create(dir).map_err(|e| format!("aggregate: {e}"))?;
+            Some((dogpipe::Serializer::new(serializer), sink))
+        }
+    };
+    let mut on_flush = |flush: &Flush| -> Result<(), String> {
+        if let Some((serializer, sink)) = ship.as_mut() {
+            dogpipe::write_flush(serializer, flush, sink)
+                .map_err(|e| format!("aggregate: cannot write the payloads: {e}"))?;
+        }
+        Ok(())
+    };
+    let summary = replay(
+        stdin.lock(),
+        config,
+        flush_interval,
+        &mut out,
+        &mut on_flush,
+    )?;
     out.flush()
         .map_err(|e| format!("aggregate: cannot write stdout: {e}"))?;
     eprintln!("dogpipe aggregate: {summary}");
@@ -182,6 +214,7 @@ pub fn replay(
     config: AggregatorConfig,
     flush_interval: i64,
     out: &mut impl Write,
+    on_flush: &mut dyn FnMut(&Flush) -> Result<(), String>,
 ) -> Result<String, String> {
     let parser = ParserConfig::default();
     let mut agg = Aggregator::new(config);
@@ -219,7 +252,9 @@ pub fn replay(
                 let mut next = (now.div_euclid(flush_interval) + 1).saturating_mul(flush_interval);
                 let mut flushes = 0u32;
                 while next <= t {
-                    write_flush(&agg.flush(next), &mut buf, out).map_err(write_err)?;
+                    let flush = agg.flush(next);
+                    write_flush(&flush, &mut buf, out).map_err(write_err)?;
+                    on_flush(&flush)?;
                     flushes += 1;
                     if flushes >= MAX_FLUSHES_PER_STEP {
                         return Err(format!(
@@ -255,7 +290,9 @@ pub fn replay(
         }
     }
     if let Some(now) = clock {
-        write_flush(&agg.flush_all(now), &mut buf, out).map_err(write_err)?;
+        let flush = agg.flush_all(now);
+        write_flush(&flush, &mut buf, out).map_err(write_err)?;
+        on_flush(&flush)?;
     }
     Ok(summary(messages, bad, &agg.stats()))
 }
