@@ -222,3 +222,8 @@ pub use logs::{
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
 pub use pipeline::{ConfigError, Heartbeat, Settings, check_health, serve_health};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
