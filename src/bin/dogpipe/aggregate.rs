@@ -6,8 +6,8 @@
 
 use crate::json::Obj;
 use dogpipe::{
-    AggregateStats, Aggregator, AggregatorConfig, EventRecord, Flush, HistogramAggregate,
-    MapperProfile, ParserConfig, Series, ServiceCheckRecord, Sketch, parse_message,
+    AggregateStats, Aggregator, AggregatorConfig, EventRecord, Flush, ParserConfig, Series,
+    ServiceCheckRecord, Sketch, parse_message,
 };
 use std::io::{self, BufRead, BufWriter, Write};
 
@@ -95,117 +95,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn list(value: &str) -> impl Iterator<Item = &str> {
-    value.split_ascii_whitespace()
-}
-
 /// Builds the configuration from `DD_*` variables (read through `var`) and `--hostname`.
 pub fn config_from_env(
     var: impl Fn(&str) -> Option<String>,
     hostname: Option<String>,
 ) -> Result<AggregatorConfig, String> {
-    let bad = |name: &str, value: &str, why: &str| format!("{name}=`{value}` is invalid: {why}");
-    let mut config = AggregatorConfig::default();
-    let host = hostname
-        .or_else(|| var("DD_HOSTNAME").filter(|h| !h.is_empty()))
-        .unwrap_or_else(os_hostname);
-    config = config.with_hostname(host);
-    if let Some(v) = var("DD_HISTOGRAM_AGGREGATES") {
-        let mut aggs = Vec::new();
-        for a in list(&v) {
-            aggs.push(HistogramAggregate::parse(a).ok_or_else(|| {
-                bad(
-                    "DD_HISTOGRAM_AGGREGATES",
-                    &v,
-                    &format!("unknown aggregate `{a}` (use max, min, median, avg, sum, count separated by spaces)"),
-                )
-            })?);
-        }
-        config = config.with_histogram_aggregates(aggs);
-    }
-    if let Some(v) = var("DD_HISTOGRAM_PERCENTILES") {
-        let mut ps = Vec::new();
-        for p in list(&v) {
-            ps.push(p.parse::<f64>().map_err(|_| {
-                bad(
-                    "DD_HISTOGRAM_PERCENTILES",
-                    &v,
-                    &format!("`{p}` is not a number"),
-                )
-            })?);
-        }
-        config = config
-            .with_histogram_percentiles(&ps)
-            .map_err(|e| bad("DD_HISTOGRAM_PERCENTILES", &v, &e.to_string()))?;
-    }
-    if let Some(v) = var("DD_DOGSTATSD_MAPPER_PROFILES").filter(|v| !v.trim().is_empty()) {
-        let profiles = MapperProfile::parse_json(&v)
-            .map_err(|e| bad("DD_DOGSTATSD_MAPPER_PROFILES", &v, &e.to_string()))?;
-        config = config.with_mapper_profiles(profiles);
-    }
-    if let Some(v) = var("DD_STATSD_METRIC_NAMESPACE") {
-        config = config.with_namespace(v.trim());
-    }
-    let prefix = match var("DD_STATSD_METRIC_BLOCKLIST_MATCH_PREFIX") {
-        None => false,
-        Some(v) => parse_bool(&v).ok_or_else(|| {
-            bad(
-                "DD_STATSD_METRIC_BLOCKLIST_MATCH_PREFIX",
-                &v,
-                "use true or false",
-            )
-        })?,
-    };
-    if let Some(v) = var("DD_STATSD_METRIC_BLOCKLIST") {
-        config = config.with_blocklist(list(&v).map(|s| s.as_bytes().to_vec()).collect(), prefix);
-    }
-    if let Some(v) = var("DD_DOGSTATSD_TAGS") {
-        config = config.with_extra_tags(list(&v).map(|s| s.as_bytes().to_vec()).collect());
-    }
-    let seconds = |name: &str| -> Result<Option<i64>, String> {
-        var(name)
-            .map(|v| {
-                v.trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|&s| s >= 0)
-                    .ok_or_else(|| bad(name, &v, "use a whole number of seconds, 0 or more"))
-            })
-            .transpose()
-    };
-    if let Some(s) = seconds("DD_DOGSTATSD_EXPIRY_SECONDS")? {
-        config = config.with_expiry_seconds(s);
-    }
-    if let Some(s) = seconds("DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS")? {
-        config = config.with_context_expiry_seconds(s);
-    }
-    if let Some(v) = var("DD_DOGSTATSD_CONTEXT_LIMIT") {
-        let limit = v.trim().parse::<usize>().map_err(|_| {
-            bad(
-                "DD_DOGSTATSD_CONTEXT_LIMIT",
-                &v,
-                "use a whole number of contexts",
-            )
-        })?;
-        config = config.with_context_limit(limit);
-    }
-    Ok(config)
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// The OS hostname, or empty when it cannot be read.
-fn os_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    AggregatorConfig::from_lookup(var, hostname).map_err(|e| e.to_string())
 }
 
 /// Replays `input`; returns a one-line summary for stderr.
