@@ -221,7 +221,7 @@ pub use logs::{
     RuleScope, Stream, container_id_from_symlink_name, parse_cri, parse_docker,
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
-pub use pipeline::{ConfigError, Heartbeat, Settings, check_health, serve_health};
+pub use pipeline::{Agent, AgentError, ConfigError, Settings, Telemetry, check_health};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

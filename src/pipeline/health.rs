@@ -16,11 +16,11 @@ pub(crate) fn unix_now() -> u64 {
 
 /// A heartbeat the pipeline beats on every flush; stale means not alive.
 #[derive(Debug, Default)]
-pub struct Heartbeat(AtomicU64);
+pub(crate) struct Heartbeat(AtomicU64);
 
 impl Heartbeat {
     /// Records that the pipeline made progress now.
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         // Relaxed: a single timestamp, read only to answer probes.
         self.0.store(unix_now(), Ordering::Relaxed);
     }
@@ -35,7 +35,7 @@ impl Heartbeat {
 ///
 /// # Errors
 /// The port cannot be bound.
-pub fn serve(
+pub(crate) fn serve(
     port: u16,
     heartbeat: Arc<Heartbeat>,
     max_age: Duration,
