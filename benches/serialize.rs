@@ -152,7 +152,11 @@ fn ratio(
     let bytes: usize = raw.iter().map(Vec::len).sum();
     eprintln!(
         "{name}: min of 15 interleaved runs ({}): encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), encode alone (none) {encode:?}, ratio {:.2}",
-        if clock.cpu { "thread CPU time" } else { "wall time" },
+        if clock.cpu {
+            "thread CPU time"
+        } else {
+            "wall time"
+        },
         CONTEXTS as f64 / both.as_secs_f64(),
         bytes as f64 / both.as_secs_f64() / 1e6,
         bytes as f64 / alone.as_secs_f64() / 1e6,
