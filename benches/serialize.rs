@@ -1,5 +1,13 @@
 //! Serializer throughput on a flush of 100 000 series contexts: encode + compress against
 //! compressing the same uncompressed payloads alone.
+//!
+//! `cargo bench --bench serialize` runs criterion groups and first prints the minimum of 15
+//! interleaved runs of each side of the ratio. `DOGPIPE_BENCH_CPU_TIME=1` times those runs with
+//! the thread's CPU time instead of wall time (steadier on a shared machine);
+//! `DOGPIPE_BENCH_RATIO_ONLY=1` prints the ratios and skips the criterion groups.
+
+#[allow(dead_code)]
+mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dogpipe::{
@@ -92,6 +100,29 @@ fn decompressed(payloads: &[Payload]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A clock for [`ratio`]: the thread's CPU time with `DOGPIPE_BENCH_CPU_TIME`, else wall time.
+struct Clock {
+    cpu: bool,
+    epoch: std::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            cpu: std::env::var_os("DOGPIPE_BENCH_CPU_TIME").is_some(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        if self.cpu {
+            Duration::from_nanos(common::thread_cpu_nanos())
+        } else {
+            self.epoch.elapsed()
+        }
+    }
+}
+
 /// Interleaved runs, minimum of each: robust on a shared, noisy machine.
 fn ratio(
     name: &str,
@@ -104,22 +135,28 @@ fn ratio(
     let mut plain =
         Serializer::new(SerializerConfig::default().with_compression(Compression::None));
     let mut out = Vec::new();
+    let clock = Clock::new();
     for _ in 0..15 {
-        let t = std::time::Instant::now();
+        let t = clock.now();
         serialize(&mut plain, flush, &mut out);
-        encode = encode.min(t.elapsed());
-        let t = std::time::Instant::now();
+        encode = encode.min(clock.now() - t);
+        let t = clock.now();
         serialize(serializer, flush, &mut out);
-        both = both.min(t.elapsed());
-        let t = std::time::Instant::now();
+        both = both.min(clock.now() - t);
+        let t = clock.now();
         for r in raw {
             black_box(compress_all(compression, r).unwrap());
         }
-        alone = alone.min(t.elapsed());
+        alone = alone.min(clock.now() - t);
     }
     let bytes: usize = raw.iter().map(Vec::len).sum();
     eprintln!(
-        "{name}: min of 15 interleaved runs: encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), encode alone (none) {encode:?}, ratio {:.2}",
+        "{name}: min of 15 interleaved runs ({}): encode+compress {both:?} ({:.0} series/s, {:.1} MB/s), compress alone {alone:?} ({:.1} MB/s), encode alone (none) {encode:?}, ratio {:.2}",
+        if clock.cpu {
+            "thread CPU time"
+        } else {
+            "wall time"
+        },
         CONTEXTS as f64 / both.as_secs_f64(),
         bytes as f64 / both.as_secs_f64() / 1e6,
         bytes as f64 / alone.as_secs_f64() / 1e6,
@@ -129,6 +166,7 @@ fn ratio(
 
 fn bench(c: &mut Criterion) {
     let flush = fixture();
+    let ratio_only = std::env::var_os("DOGPIPE_BENCH_RATIO_ONLY").is_some();
     for (name, compression) in [
         ("zstd1", Compression::Zstd { level: 1 }),
         ("zlib6", Compression::Zlib { level: 6 }),
@@ -152,6 +190,9 @@ fn bench(c: &mut Criterion) {
         );
         group.throughput(Throughput::Bytes(raw_bytes as u64));
         ratio(name, &mut serializer, &flush, &raw, compression);
+        if ratio_only {
+            continue;
+        }
         group.bench_function(BenchmarkId::new("encode_and_compress", name), |b| {
             b.iter(|| serialize(&mut serializer, black_box(&flush), &mut out))
         });
@@ -163,6 +204,9 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.finish();
+    }
+    if ratio_only {
+        return;
     }
     let mut group = c.benchmark_group("serialize/series_v2");
     group

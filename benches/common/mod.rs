@@ -327,7 +327,7 @@ impl Measurement for ThreadCpuTime {
 ///
 /// # Panics
 /// When the clock is unavailable (not a Linux or macOS host).
-fn thread_cpu_nanos() -> u64 {
+pub fn thread_cpu_nanos() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -4,6 +4,7 @@ mod compress;
 mod config;
 mod json;
 mod payload;
+mod prefetch;
 mod proto;
 mod serializer;
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The serializer: one flush in, payloads out.
 
 use super::payload::PayloadBuilder;
-use super::{Endpoint, Payload, SerializeError, SerializerConfig, json, proto};
+use super::{Endpoint, Payload, SerializeError, SerializerConfig, json, prefetch, proto};
 use crate::Flush;
 
-/// Series whose layouts are computed together before they are written.
-const LAYOUT_BATCH: usize = 64;
+/// How many series ahead the serializer prefetches tag strings (and twice that, tag lists).
+const PREFETCH_AHEAD: usize = 8;
 
 /// Counts of one or more [`Serializer::serialize`] calls. Every dropped item is counted here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,22 +148,25 @@ impl Serializer {
 
     fn series_v2(&mut self, flush: &Flush, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
         let mut b = self.builder(Endpoint::SeriesV2, (b"", b"", b""));
-        // Layouts are computed a batch at a time: the loads of independent series overlap,
-        // which hides most of the cache misses of reading interned strings.
-        let mut layouts = [None; LAYOUT_BATCH];
-        for batch in flush.series.chunks(LAYOUT_BATCH) {
-            for (slot, s) in layouts.iter_mut().zip(batch) {
-                *slot = Some(proto::series_layout(s));
+        // Reading a series' tag strings for the first time is a cache miss each (interned
+        // strings scattered over the heap): prefetch the tag list of the series
+        // `2 * PREFETCH_AHEAD` ahead, and the strings of the one `PREFETCH_AHEAD` ahead, so that
+        // the misses overlap with the encoding of the series in between.
+        for (i, s) in flush.series.iter().enumerate() {
+            if let Some(ahead) = flush.series.get(i + 2 * PREFETCH_AHEAD) {
+                prefetch::series_blocks(ahead);
             }
-            for (s, layout) in batch.iter().zip(layouts.iter().flatten()) {
-                let len = proto::item_len(layout.body_len);
-                if b.reserve(len, s.points.len(), out)? {
-                    proto::write_series(b.stage(), s, *layout);
-                    self.stats.items_written += len as u64;
-                    b.commit(s.points.len())?;
-                } else {
-                    self.stats.series_too_big += 1;
-                }
+            if let Some(ahead) = flush.series.get(i + PREFETCH_AHEAD) {
+                prefetch::series_strings(ahead);
+            }
+            let layout = proto::series_layout(s);
+            let len = proto::item_len(layout.body_len);
+            if b.reserve(len, s.points.len(), out)? {
+                proto::write_series(b.stage(), s, layout);
+                self.stats.items_written += len as u64;
+                b.commit(s.points.len())?;
+            } else {
+                self.stats.series_too_big += 1;
             }
         }
         b.close(out)?;
