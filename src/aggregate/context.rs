@@ -84,7 +84,13 @@ pub(crate) fn canonicalize(bytes: &[u8], tags: &mut Vec<TagSpan>) -> u64 {
                 .cmp(&b.hash)
                 .then_with(|| a.get(bytes).cmp(b.get(bytes)))
         });
-        tags.dedup_by(|a, b| a.hash == b.hash && a.get(bytes) == b.get(bytes));
+        // Duplicates are adjacent and share a hash; tags rarely repeat, so look before editing.
+        if tags
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.hash == b.hash))
+        {
+            tags.dedup_by(|a, b| a.hash == b.hash && a.get(bytes) == b.get(bytes));
+        }
     }
     tags.iter().fold(0u64, |acc, t| acc.wrapping_add(t.hash))
 }

@@ -203,7 +203,7 @@ impl Values<'_> {
 impl Iterator for Values<'_> {
     type Item = f64;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<f64> {
         if self.remaining == 0 {
             return None;

@@ -12,6 +12,7 @@ mod number;
 mod origin;
 mod scan;
 mod service_check;
+mod simd;
 mod span;
 mod tags;
 

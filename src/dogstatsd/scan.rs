@@ -1,12 +1,12 @@
 //! Byte search tuned for DogStatsD's short distances.
 //!
 //! Separators in a message are usually a few to a few dozen bytes apart (a tag, a value, a name),
-//! where a call into `memchr` costs more than the search. These functions test eight bytes at a
-//! time in a `u64` (SWAR, no `unsafe`) for the first [`SWAR_BYTES`] bytes, then hand the rest
-//! to `memchr`'s vector code, which wins on long runs.
+//! where a call into `memchr` costs more than the search. These functions test sixteen bytes at
+//! a time with one vector compare ([`simd`]) for the first [`VECTOR_BYTES`] bytes, then hand the
+//! rest to `memchr`'s vector code, which wins on long runs. Haystacks shorter than sixteen bytes
+//! are tested eight bytes at a time in a `u64` (SWAR).
 
-/// Bytes searched word by word before switching to `memchr`.
-const SWAR_BYTES: usize = 32;
+use super::simd;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -54,52 +54,94 @@ fn last_word(
 /// The index of the first `needle` in `haystack`.
 #[inline]
 pub(crate) fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
-    let pattern = ONES * u64::from(needle);
-    let mut offset = 0;
-    let mut rest = haystack;
-    while offset < SWAR_BYTES {
-        let Some((word, tail)) = rest.split_first_chunk::<8>() else {
-            return last_word(
-                haystack,
-                offset,
-                |word| matches(word, pattern),
-                |b| b == needle,
-            );
-        };
-        let mask = matches(u64::from_le_bytes(*word), pattern);
-        if mask != 0 {
-            return Some(offset + first(mask));
-        }
-        offset += 8;
-        rest = tail;
+    if haystack.len() < VECTOR {
+        return find_swar(needle, haystack);
     }
-    memchr::memchr(needle, rest).map(|i| offset + i)
+    find_vector(
+        haystack,
+        |chunk| simd::mask1(chunk, needle),
+        |rest| memchr::memchr(needle, rest),
+    )
 }
 
 /// The index of the first `a` or `b` in `haystack`.
 #[inline]
 pub(crate) fn find2(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
-    let (pa, pb) = (ONES * u64::from(a), ONES * u64::from(b));
+    if haystack.len() < VECTOR {
+        return find2_swar(a, b, haystack);
+    }
+    find_vector(
+        haystack,
+        |chunk| simd::mask2(chunk, a, b),
+        |rest| memchr::memchr2(a, b, rest),
+    )
+}
+
+/// Bytes per vector compare.
+const VECTOR: usize = 16;
+
+/// Bytes searched sixteen at a time before switching to `memchr`.
+const VECTOR_BYTES: usize = 64;
+
+/// The search of a `haystack` of at least [`VECTOR`] bytes: sixteen bytes at a time for the first
+/// [`VECTOR_BYTES`], then `long` on the rest. A last partial chunk is tested as the last sixteen
+/// bytes of `haystack`: the bytes it shares with chunks already tested hold no match, so its
+/// first match is the answer.
+#[inline(always)]
+fn find_vector(
+    haystack: &[u8],
+    mask: impl Fn(&[u8; VECTOR]) -> u32,
+    long: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
     let mut offset = 0;
     let mut rest = haystack;
-    while offset < SWAR_BYTES {
-        let Some((word, tail)) = rest.split_first_chunk::<8>() else {
-            return last_word(
-                haystack,
-                offset,
-                |word| matches(word, pa) | matches(word, pb),
-                |x| x == a || x == b,
-            );
+    while offset < VECTOR_BYTES {
+        let Some((chunk, tail)) = rest.split_first_chunk::<VECTOR>() else {
+            if rest.is_empty() {
+                return None;
+            }
+            let (head, chunk) = haystack.split_last_chunk::<VECTOR>()?;
+            let found = mask(chunk);
+            return (found != 0).then(|| head.len() + found.trailing_zeros() as usize);
         };
-        let word = u64::from_le_bytes(*word);
-        let mask = matches(word, pa) | matches(word, pb);
-        if mask != 0 {
-            return Some(offset + first(mask));
+        let found = mask(chunk);
+        if found != 0 {
+            return Some(offset + found.trailing_zeros() as usize);
         }
-        offset += 8;
+        offset += VECTOR;
         rest = tail;
     }
-    memchr::memchr2(a, b, rest).map(|i| offset + i)
+    long(rest).map(|i| offset + i)
+}
+
+/// [`find`] on a haystack shorter than [`VECTOR`], a word at a time.
+#[inline(always)]
+fn find_swar(needle: u8, haystack: &[u8]) -> Option<usize> {
+    let pattern = ONES * u64::from(needle);
+    let mask = |word| matches(word, pattern);
+    if let Some((word, _)) = haystack.split_first_chunk::<8>() {
+        let found = mask(u64::from_le_bytes(*word));
+        if found != 0 {
+            return Some(first(found));
+        }
+        return last_word(haystack, 8, mask, |b| b == needle);
+    }
+    last_word(haystack, 0, mask, |b| b == needle)
+}
+
+/// [`find2`] on a haystack shorter than [`VECTOR`], a word at a time.
+#[inline(always)]
+fn find2_swar(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
+    let (pa, pb) = (ONES * u64::from(a), ONES * u64::from(b));
+    let mask = |word| matches(word, pa) | matches(word, pb);
+    if let Some((word, _)) = haystack.split_first_chunk::<8>() {
+        let found = mask(u64::from_le_bytes(*word));
+        if found != 0 {
+            return Some(first(found));
+        }
+        return last_word(haystack, 8, mask, |x| x == a || x == b);
+    }
+    last_word(haystack, 0, mask, |x| x == a || x == b)
 }
 
 /// How many times `needle` occurs in `haystack`.

@@ -30,7 +30,7 @@ impl<'b> Tags<'b> {
 impl<'b> Iterator for Tags<'b> {
     type Item = &'b [u8];
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<&'b [u8]> {
         let rest = self.rest?;
         self.remaining = self.remaining.saturating_sub(1);

@@ -1,0 +1,120 @@
+//! 16-byte compares for [`scan`](super::scan): the one module of the crate allowed `unsafe`.
+//!
+//! On x86-64, SSE2 is part of the baseline instruction set (every x86-64 CPU has it, and the
+//! compiler enables it for every x86-64 target), so no run-time detection is needed: one unaligned
+//! load, one byte compare and one `movemask` test sixteen bytes, where the SWAR fallback needs
+//! two words of five operations each. On other targets the same masks are computed byte by byte,
+//! in safe code.
+//!
+//! The `unsafe` blocks are the load (it reads exactly the 16 bytes of a `&[u8; 16]`) and the
+//! register-only SSE2 intrinsics (unsafe to call only because they are `#[target_feature]`
+//! functions; SSE2 is always present on x86-64).
+#![allow(unsafe_code)]
+
+/// A 16-bit mask with bit `i` set where `chunk[i] == needle`.
+#[inline(always)]
+pub(crate) fn mask1(chunk: &[u8; 16], needle: u8) -> u32 {
+    imp::mask1(chunk, needle)
+}
+
+/// A 16-bit mask with bit `i` set where `chunk[i]` is `a` or `b`.
+#[inline(always)]
+pub(crate) fn mask2(chunk: &[u8; 16], a: u8, b: u8) -> u32 {
+    imp::mask2(chunk, a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    #[inline(always)]
+    fn load(chunk: &[u8; 16]) -> __m128i {
+        // SAFETY: `chunk` is a reference to 16 initialised bytes, exactly the 16 bytes the load
+        // reads; `_mm_loadu_si128` has no alignment requirement; SSE2 is enabled on every x86-64
+        // target (it is part of the baseline), so the instruction exists.
+        unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) }
+    }
+
+    #[inline(always)]
+    pub(super) fn mask1(chunk: &[u8; 16], needle: u8) -> u32 {
+        let v = load(chunk);
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let bits = unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(needle as i8))) };
+        // Only the low 16 bits of a `movemask` can be set: the cast is exact.
+        bits as u32
+    }
+
+    #[inline(always)]
+    pub(super) fn mask2(chunk: &[u8; 16], a: u8, b: u8) -> u32 {
+        let v = load(chunk);
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let bits = unsafe {
+            _mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
+            ))
+        };
+        bits as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod imp {
+    #[inline(always)]
+    pub(super) fn mask1(chunk: &[u8; 16], needle: u8) -> u32 {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &x)| m | (u32::from(x == needle) << i))
+    }
+
+    #[inline(always)]
+    pub(super) fn mask2(chunk: &[u8; 16], a: u8, b: u8) -> u32 {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &x)| m | (u32::from(x == a || x == b) << i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive(chunk: &[u8; 16], is_match: impl Fn(u8) -> bool) -> u32 {
+        let mut m = 0;
+        for (i, &x) in chunk.iter().enumerate() {
+            if is_match(x) {
+                m |= 1 << i;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn masks_flag_high_bit_bytes_only_when_equal() {
+        let mut chunk = [0u8; 16];
+        for (i, b) in chunk.iter_mut().enumerate() {
+            *b = 0x78 + i as u8;
+        }
+        assert_eq!(mask1(&chunk, 0x80), 1 << 8);
+        assert_eq!(mask1(&chunk, 0x00), 0);
+        assert_eq!(mask2(&chunk, 0x78, 0x87), 1 | 1 << 15);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_masks_agree_with_a_naive_compare(
+            chunk in proptest::array::uniform16(prop_oneof![Just(b','), Just(b'|'), any::<u8>()]),
+            a in prop_oneof![Just(b','), any::<u8>()],
+            b in prop_oneof![Just(b'|'), any::<u8>()],
+        ) {
+            prop_assert_eq!(mask1(&chunk, a), naive(&chunk, |x| x == a));
+            prop_assert_eq!(mask2(&chunk, a, b), naive(&chunk, |x| x == a || x == b));
+        }
+    }
+}
