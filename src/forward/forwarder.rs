@@ -81,7 +81,7 @@ pub struct Forwarder {
     transport: Box<dyn Transport>,
     clock: Box<dyn Clock>,
     log: Box<dyn FnMut(&str) + Send>,
-    lanes: [(Endpoint, Lane); 5],
+    lanes: [(Endpoint, Lane); 6],
     memory_bytes: usize,
     spool: Option<Spool>,
     next_seq: u64,
@@ -197,13 +197,14 @@ impl Forwarder {
 
     fn lane(&mut self, endpoint: Endpoint) -> &mut Lane {
         // One lane per endpoint, in `Endpoint::ALL` order.
-        let [a, b, c, d, e] = &mut self.lanes;
+        let [a, b, c, d, e, l] = &mut self.lanes;
         match endpoint {
             Endpoint::SeriesV2 => &mut a.1,
             Endpoint::SeriesV1 => &mut b.1,
             Endpoint::Sketches => &mut c.1,
             Endpoint::ServiceChecks => &mut d.1,
             Endpoint::Events => &mut e.1,
+            Endpoint::Logs => &mut l.1,
         }
     }
 
@@ -391,6 +392,18 @@ impl Forwarder {
         if endpoint.content_type() == "application/x-protobuf" {
             headers.push(("DD-Agent-Payload", AGENT_PAYLOAD_VERSION));
         }
+        let sent_ms;
+        if endpoint == Endpoint::Logs {
+            sent_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+                .to_string();
+            headers.push(("DD-PROTOCOL", "agent-json"));
+            headers.push(("DD-EVP-ORIGIN", "agent"));
+            headers.push(("DD-EVP-ORIGIN-VERSION", env!("CARGO_PKG_VERSION")));
+            headers.push(("dd-current-timestamp", &sent_ms));
+        }
         let result = self.transport.post(&url, &headers, &body);
         drop(body);
         let (retry_after, problem) = match result {
@@ -529,6 +542,14 @@ impl Sink for Forwarder {
 
     fn finish(&mut self, max_wait: Duration) -> bool {
         self.flush(max_wait)
+    }
+
+    fn pending(&mut self, endpoint: Endpoint) -> usize {
+        self.send_ready();
+        self.lanes
+            .iter()
+            .find(|(e, _)| *e == endpoint)
+            .map_or(0, |(_, l)| l.queue.len())
     }
 }
 
