@@ -621,6 +621,19 @@ mod tests {
     }
 
     #[test]
+    fn logs_payloads_are_pending_until_delivered_and_go_to_the_logs_path() {
+        let (mut f, t, _) = forwarder(ForwarderConfig::default(), &[Ok(503)]);
+        f.send(payload(Endpoint::Logs, 1, 10)).unwrap();
+        f.submit(payload(Endpoint::Events, 2, 10));
+        assert_eq!(f.pending(Endpoint::Logs), 1, "the 503 keeps it queued");
+        assert!(f.flush(Duration::from_secs(600)));
+        assert_eq!(f.pending(Endpoint::Logs), 0);
+        let seen = t.seen.lock().unwrap();
+        assert_eq!(seen[0].0, "http://intake.test/api/v2/logs");
+        assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
     fn when_memory_is_full_the_oldest_payload_is_dropped_and_counted() {
         let config = ForwarderConfig::default().with_retry_queue_bytes(100);
         let (mut f, t, logs) = forwarder(config, &[]);
