@@ -494,3 +494,53 @@ fn lines_held_by_a_failing_sink_are_delivered_once_it_recovers() {
     ])
     .unwrap();
 }
+
+#[test]
+fn a_slow_sink_pauses_reading_instead_of_buffering_without_bound() {
+    let mut world = World::new();
+    let mut sink = TestSink::new();
+    sink.mode = Mode::Hold;
+    let mut tailer = Tailer::new(world.config());
+    world.apply(&Action::Write(0, 19), &mut tailer, &mut sink);
+    for _ in 0..30 {
+        world.apply(&Action::Write(0, 19), &mut tailer, &mut sink);
+        world.tick(&mut tailer, &mut sink, Duration::from_secs(2));
+    }
+    let held = tailer.stats();
+    assert!(held.backpressure_pauses > 0, "{held:?}");
+    // At most 3 payloads of 7 messages await the sink, plus one read of 64 bytes in the decoder.
+    assert!(held.messages <= 3 * 7 + 8, "{held:?}");
+    assert!(held.bytes_read < 31 * 19 * 6, "{held:?}");
+    sink.mode = Mode::Accept;
+    for _ in 0..400 {
+        world.tick(&mut tailer, &mut sink, Duration::from_secs(2));
+    }
+    assert_eq!(sink.received, world.written[0]);
+    let _ = fs::remove_dir_all(&world.dir);
+}
+
+#[test]
+fn files_over_the_open_files_limit_wait_and_the_limit_is_counted() {
+    let mut world = World::new();
+    let mut sink = TestSink::new();
+    let mut config = world.config();
+    config.open_files_limit = 2;
+    let mut tailer = Tailer::new(config);
+    for k in 0..3 {
+        world.apply(&Action::Write(k, 2), &mut tailer, &mut sink);
+    }
+    for _ in 0..5 {
+        world.tick(&mut tailer, &mut sink, Duration::from_secs(2));
+    }
+    let stats = tailer.stats();
+    assert!(stats.open_files_limit_reached >= 1, "{stats:?}");
+    assert_eq!(stats.files_opened, 2);
+    assert_eq!(stats.messages, 4);
+    assert!(
+        tailer
+            .take_warnings()
+            .iter()
+            .any(|w| w.contains("DD_LOGS_CONFIG_OPEN_FILES_LIMIT"))
+    );
+    let _ = fs::remove_dir_all(&world.dir);
+}
