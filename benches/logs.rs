@@ -2,7 +2,10 @@
 //! deterministic generated corpus, fed to the `Decoder` in 256 KiB reads like a tailer would.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dogpipe::{Decoder, DecoderConfig, LogFormat};
+use dogpipe::{
+    Decoder, DecoderConfig, Endpoint, ForwardError, LogFormat, LogsConfig, LogsPipeline, Payload,
+    Sink,
+};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -167,5 +170,107 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Counts compressed bytes; accepts everything at once.
+struct CountingSink(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Sink for CountingSink {
+    fn send(&mut self, payload: Payload) -> Result<(), ForwardError> {
+        self.0.fetch_add(
+            payload.body().len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    fn pending(&mut self, _: Endpoint) -> usize {
+        0
+    }
+}
+
+/// Files on disk to compressed batches: a pods directory with `files` CRI files of `corpus`,
+/// the whole `LogsPipeline` (scan, read, decode, encode, batch, zstd) until every message was
+/// encoded and the last batch sent. Returns the compressed bytes.
+fn end_to_end(pods: &std::path::Path, run: &std::path::Path, messages: u64) -> u64 {
+    let _ = std::fs::remove_dir_all(run);
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let config = LogsConfig::default()
+        .with_pods_dir(pods)
+        .with_run_path(run)
+        .with_decoder(DecoderConfig::default().with_format(LogFormat::Cri));
+    let handle = LogsPipeline::start(config, Box::new(CountingSink(compressed.clone())), "node-1");
+    while handle.stats().messages < messages {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let stats = handle.stop();
+    assert_eq!(stats.messages, messages);
+    compressed.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn bench_end_to_end(c: &mut Criterion) {
+    let (corpus, _) = cri_corpus();
+    let dir = std::env::temp_dir().join(format!("dogpipe-bench-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pods = dir.join("pods");
+    let files = 4;
+    for k in 0..files {
+        let container = pods.join(format!("ns_pod{k}_uid{k}/app"));
+        std::fs::create_dir_all(&container).unwrap();
+        std::fs::write(container.join("0.log"), &corpus).unwrap();
+    }
+    let run = dir.join("run");
+    // The message count, from one run.
+    let config = LogsConfig::default()
+        .with_pods_dir(&pods)
+        .with_run_path(&run);
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let handle = LogsPipeline::start(config, Box::new(CountingSink(counted.clone())), "node-1");
+    let mut last = u64::MAX;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = handle.stats();
+        if now.bytes_read == (corpus.len() * files) as u64 && now.messages == last {
+            break;
+        }
+        last = now.messages;
+    }
+    let messages = handle.stop().messages;
+    let total = (corpus.len() * files) as u64;
+    let mut group = c.benchmark_group("logs/end_to_end");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(total));
+    group.bench_function("cri_files_to_zstd_batches_bytes", |b| {
+        b.iter(|| black_box(end_to_end(&pods, &run, messages)))
+    });
+    group.throughput(Throughput::Elements(messages));
+    group.bench_function("cri_files_to_zstd_batches_messages", |b| {
+        b.iter(|| black_box(end_to_end(&pods, &run, messages)))
+    });
+    group.finish();
+    // CPU time of the whole process (the pipeline thread plus the mostly sleeping poller): the
+    // machine is shared, so wall time understates what one core does.
+    let cpu = || {
+        // Fields 14 and 15 of /proc/self/stat: user and system time in clock ticks (100 Hz).
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    };
+    let (start, rounds) = (cpu(), 5);
+    let mut compressed = 0;
+    for _ in 0..rounds {
+        compressed = end_to_end(&pods, &run, messages);
+    }
+    let seconds = (cpu() - start) / rounds as f64;
+    eprintln!(
+        "logs/end_to_end: {total} bytes, {messages} messages -> {compressed} compressed bytes; \
+         {:.3} CPU s per run = {:.0} MB/s and {:.0} k messages/s per CPU second",
+        seconds,
+        total as f64 / seconds / 1e6,
+        messages as f64 / seconds / 1e3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench, bench_end_to_end);
 criterion_main!(benches);

@@ -81,7 +81,7 @@ pub struct Forwarder {
     transport: Box<dyn Transport>,
     clock: Box<dyn Clock>,
     log: Box<dyn FnMut(&str) + Send>,
-    lanes: [(Endpoint, Lane); 5],
+    lanes: [(Endpoint, Lane); 6],
     memory_bytes: usize,
     spool: Option<Spool>,
     next_seq: u64,
@@ -197,13 +197,14 @@ impl Forwarder {
 
     fn lane(&mut self, endpoint: Endpoint) -> &mut Lane {
         // One lane per endpoint, in `Endpoint::ALL` order.
-        let [a, b, c, d, e] = &mut self.lanes;
+        let [a, b, c, d, e, l] = &mut self.lanes;
         match endpoint {
             Endpoint::SeriesV2 => &mut a.1,
             Endpoint::SeriesV1 => &mut b.1,
             Endpoint::Sketches => &mut c.1,
             Endpoint::ServiceChecks => &mut d.1,
             Endpoint::Events => &mut e.1,
+            Endpoint::Logs => &mut l.1,
         }
     }
 
@@ -391,6 +392,18 @@ impl Forwarder {
         if endpoint.content_type() == "application/x-protobuf" {
             headers.push(("DD-Agent-Payload", AGENT_PAYLOAD_VERSION));
         }
+        let sent_ms;
+        if endpoint == Endpoint::Logs {
+            sent_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+                .to_string();
+            headers.push(("DD-PROTOCOL", "agent-json"));
+            headers.push(("DD-EVP-ORIGIN", "agent"));
+            headers.push(("DD-EVP-ORIGIN-VERSION", env!("CARGO_PKG_VERSION")));
+            headers.push(("dd-current-timestamp", &sent_ms));
+        }
         let result = self.transport.post(&url, &headers, &body);
         drop(body);
         let (retry_after, problem) = match result {
@@ -538,6 +551,14 @@ impl Sink for Forwarder {
     fn stats(&self) -> ForwardStats {
         Forwarder::stats(self)
     }
+
+    fn pending(&mut self, endpoint: Endpoint) -> usize {
+        self.send_ready();
+        self.lanes
+            .iter()
+            .find(|(e, _)| *e == endpoint)
+            .map_or(0, |(_, l)| l.queue.len())
+    }
 }
 
 #[cfg(test)]
@@ -605,6 +626,19 @@ mod tests {
 
     fn payload(endpoint: Endpoint, byte: u8, len: usize) -> Payload {
         Payload::new(endpoint, Compression::None, vec![byte; len])
+    }
+
+    #[test]
+    fn logs_payloads_are_pending_until_delivered_and_go_to_the_logs_path() {
+        let (mut f, t, _) = forwarder(ForwarderConfig::default(), &[Ok(503)]);
+        f.send(payload(Endpoint::Logs, 1, 10)).unwrap();
+        f.submit(payload(Endpoint::Events, 2, 10));
+        assert_eq!(f.pending(Endpoint::Logs), 1, "the 503 keeps it queued");
+        assert!(f.flush(Duration::from_secs(600)));
+        assert_eq!(f.pending(Endpoint::Logs), 0);
+        let seen = t.seen.lock().unwrap();
+        assert_eq!(seen[0].0, "http://intake.test/api/v2/logs");
+        assert_eq!(seen.len(), 3);
     }
 
     #[test]

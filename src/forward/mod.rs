@@ -13,7 +13,7 @@ pub use forwarder::{ForwardStats, Forwarder};
 pub use http::{HttpTransport, Response, Transport};
 pub use retry::{Clock, SystemClock};
 
-use crate::{Flush, Payload, SerializeError, Serializer};
+use crate::{Endpoint, Flush, Payload, SerializeError, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +40,16 @@ pub trait Sink {
     /// Delivery counters. Defaults to zeros (sinks that cannot fail to deliver once written).
     fn stats(&self) -> ForwardStats {
         ForwardStats::default()
+    }
+
+    /// How many payloads of `endpoint` given to [`send`](Sink::send) are not settled yet: not
+    /// delivered, permanently rejected or dropped (and counted). Payloads of one endpoint settle
+    /// in the order sent, so the first `sent - pending` are settled: the acceptance signal that
+    /// lets a log pipeline advance its read offsets only after delivery. Sinks that write at once
+    /// keep the default, 0. May make progress (send what is ready) before answering.
+    fn pending(&mut self, endpoint: Endpoint) -> usize {
+        let _ = endpoint;
+        0
     }
 }
 

@@ -43,6 +43,7 @@ fn parse_name(name: &str) -> Option<(u64, Endpoint, Compression)> {
     let compression = match parts.next()? {
         "zstd" => Compression::default(),
         "zlib" => Compression::ZLIB_DEFAULT,
+        "gzip" => Compression::GZIP_DEFAULT,
         "none" => Compression::None,
         _ => return None,
     };

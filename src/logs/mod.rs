@@ -6,10 +6,16 @@ mod decoder;
 mod docker;
 mod framing;
 mod handler;
+mod intake;
 mod message;
 mod partial;
 mod path;
+mod pipeline;
+mod registry;
 mod rules;
+mod tailer;
+#[cfg(test)]
+mod tailer_tests;
 mod trim;
 
 pub use cri::{CriError, CriLine, parse_cri};
@@ -19,6 +25,11 @@ pub use decoder::{
 };
 pub use docker::{DockerError, DockerErrorKind, DockerLine, parse_docker};
 pub use framing::{Frame, LineFramer};
+pub use intake::{
+    BatchConfig, DEFAULT_BATCH_MAX_CONTENT_BYTES, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT,
+};
 pub use message::{LogMessage, OwnedLogMessage, Stream};
 pub use path::{PodLogPath, container_id_from_symlink_name};
+pub use pipeline::{DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, LogsConfig, LogsHandle, LogsPipeline};
 pub use rules::{ProcessingRules, RuleError, RuleErrorKind, RuleScope};
+pub use tailer::LogsStats;

@@ -1,13 +1,14 @@
 //! One streaming compressor per payload, writing into a `Vec<u8>`.
 
 use super::{Compression, SerializeError};
-use flate2::write::ZlibEncoder;
+use flate2::write::{GzEncoder, ZlibEncoder};
 use std::io::Write;
 
 /// A compressed stream being written.
 pub(crate) enum Compressor {
     None(Vec<u8>),
     Zlib(ZlibEncoder<Vec<u8>>),
+    Gzip(GzEncoder<Vec<u8>>),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
 }
 
@@ -21,6 +22,9 @@ impl Compressor {
                 out,
                 flate2::Compression::new(level.min(9)),
             )),
+            Compression::Gzip { level } => {
+                Compressor::Gzip(GzEncoder::new(out, flate2::Compression::new(level.min(9))))
+            }
             Compression::Zstd { level } => Compressor::Zstd(
                 zstd::stream::write::Encoder::new(out, level).map_err(compressor_error)?,
             ),
@@ -35,6 +39,7 @@ impl Compressor {
                 Ok(())
             }
             Compressor::Zlib(z) => z.write_all(bytes).map_err(compressor_error),
+            Compressor::Gzip(z) => z.write_all(bytes).map_err(compressor_error),
             Compressor::Zstd(z) => z.write_all(bytes).map_err(compressor_error),
         }
     }
@@ -45,6 +50,7 @@ impl Compressor {
         match self {
             Compressor::None(_) => Ok(()),
             Compressor::Zlib(z) => z.flush().map_err(compressor_error),
+            Compressor::Gzip(z) => z.flush().map_err(compressor_error),
             Compressor::Zstd(z) => z.flush().map_err(compressor_error),
         }
     }
@@ -54,6 +60,7 @@ impl Compressor {
         match self {
             Compressor::None(out) => out.len(),
             Compressor::Zlib(z) => z.get_ref().len(),
+            Compressor::Gzip(z) => z.get_ref().len(),
             Compressor::Zstd(z) => z.get_ref().len(),
         }
     }
@@ -63,6 +70,7 @@ impl Compressor {
         match self {
             Compressor::None(out) => Ok(out),
             Compressor::Zlib(z) => z.finish().map_err(compressor_error),
+            Compressor::Gzip(z) => z.finish().map_err(compressor_error),
             Compressor::Zstd(z) => z.finish().map_err(compressor_error),
         }
     }
@@ -115,6 +123,7 @@ mod tests {
         }
         for compression in [
             Compression::ZLIB_DEFAULT,
+            Compression::GZIP_DEFAULT,
             Compression::default(),
             Compression::None,
         ] {

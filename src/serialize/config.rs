@@ -13,6 +13,11 @@ pub enum Compression {
         /// 0 (store) to 9 (best); the Agent uses 6.
         level: u32,
     },
+    /// A gzip (RFC 1952) stream, sent as `Content-Encoding: gzip` (the logs intake's option).
+    Gzip {
+        /// 0 (store) to 9 (best); the Agent uses 6.
+        level: u32,
+    },
     /// One zstd frame, sent as `Content-Encoding: zstd`.
     Zstd {
         /// 1 (fastest) to 22; the Agent uses 1.
@@ -30,21 +35,26 @@ impl Default for Compression {
 impl Compression {
     /// zlib at the Agent's level, 6.
     pub const ZLIB_DEFAULT: Compression = Compression::Zlib { level: 6 };
+    /// gzip at the Agent's level, 6.
+    pub const GZIP_DEFAULT: Compression = Compression::Gzip { level: 6 };
 
     /// The `Content-Encoding` header value, if any.
     pub fn content_encoding(self) -> Option<&'static str> {
         match self {
             Compression::None => None,
             Compression::Zlib { .. } => Some("deflate"),
+            Compression::Gzip { .. } => Some("gzip"),
             Compression::Zstd { .. } => Some("zstd"),
         }
     }
 
-    /// `"none"`, `"zlib"` or `"zstd"` (the values of `DD_SERIALIZER_COMPRESSOR_KIND`).
+    /// `"none"`, `"zlib"`, `"gzip"` or `"zstd"` (the values of `DD_SERIALIZER_COMPRESSOR_KIND`,
+    /// and `gzip` of `DD_LOGS_CONFIG_COMPRESSION_KIND`).
     pub fn kind(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Zlib { .. } => "zlib",
+            Compression::Gzip { .. } => "gzip",
             Compression::Zstd { .. } => "zstd",
         }
     }
@@ -54,6 +64,7 @@ impl Compression {
         match value {
             None | Some("") | Some("identity") => Some(Compression::None),
             Some("deflate") => Some(Compression::ZLIB_DEFAULT),
+            Some("gzip") => Some(Compression::GZIP_DEFAULT),
             Some("zstd") => Some(Compression::default()),
             Some(_) => None,
         }
@@ -65,11 +76,11 @@ impl Compression {
     pub(crate) fn bound(self, n: usize) -> usize {
         match self {
             Compression::None => n,
-            Compression::Zlib { .. } => n
+            Compression::Zlib { .. } | Compression::Gzip { .. } => n
                 .saturating_add(n >> 12)
                 .saturating_add(n >> 14)
                 .saturating_add(n >> 25)
-                .saturating_add(16 + 64),
+                .saturating_add(18 + 16 + 64),
             Compression::Zstd { .. } => {
                 const KIB_128: usize = 128 << 10;
                 let small = if n < KIB_128 { (KIB_128 - n) >> 11 } else { 0 };

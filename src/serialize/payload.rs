@@ -17,16 +17,19 @@ pub enum Endpoint {
     ServiceChecks,
     /// `/intake/`, JSON events object.
     Events,
+    /// `/api/v2/logs`, a JSON array of log messages (on the logs intake).
+    Logs,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::SeriesV2,
         Endpoint::SeriesV1,
         Endpoint::Sketches,
         Endpoint::ServiceChecks,
         Endpoint::Events,
+        Endpoint::Logs,
     ];
 
     /// The request path.
@@ -37,6 +40,7 @@ impl Endpoint {
             Endpoint::Sketches => "/api/beta/sketches",
             Endpoint::ServiceChecks => "/api/v1/check_run",
             Endpoint::Events => "/intake/",
+            Endpoint::Logs => "/api/v2/logs",
         }
     }
 
@@ -49,11 +53,13 @@ impl Endpoint {
     pub fn content_type(self) -> &'static str {
         match self {
             Endpoint::SeriesV2 | Endpoint::Sketches => "application/x-protobuf",
-            Endpoint::SeriesV1 | Endpoint::ServiceChecks | Endpoint::Events => "application/json",
+            Endpoint::SeriesV1 | Endpoint::ServiceChecks | Endpoint::Events | Endpoint::Logs => {
+                "application/json"
+            }
         }
     }
 
-    /// A short name: `series_v2`, `series_v1`, `sketches`, `service_checks`, `events`.
+    /// A short name: `series_v2`, `series_v1`, `sketches`, `service_checks`, `events`, `logs`.
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::SeriesV2 => "series_v2",
@@ -61,6 +67,7 @@ impl Endpoint {
             Endpoint::Sketches => "sketches",
             Endpoint::ServiceChecks => "service_checks",
             Endpoint::Events => "events",
+            Endpoint::Logs => "logs",
         }
     }
 

@@ -126,6 +126,13 @@ pub(crate) fn decompress(p: &Payload) -> Vec<u8> {
                 .unwrap();
             out
         }
+        Compression::Gzip { .. } => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        }
         Compression::Zstd { .. } => {
             assert_eq!(
                 body.get(..4),
