@@ -70,14 +70,24 @@ fn seq_of(line: &str) -> Option<u64> {
 
 impl Sink for FileSink {
     fn send(&mut self, payload: Payload) -> Result<(), ForwardError> {
-        let seq = self.next_seq;
-        let body_file = format!("{seq:06}.body");
-        let body_path = self.dir.join(&body_file);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&body_path)
-            .map_err(io_error(&body_path))?;
+        // A body file without its index line (the process died between the two writes) keeps
+        // its number: skip past such orphans instead of failing on them.
+        let (seq, body_file, body_path, mut file) = loop {
+            let seq = self.next_seq;
+            let body_file = format!("{seq:06}.body");
+            let body_path = self.dir.join(&body_file);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&body_path)
+            {
+                Ok(file) => break (seq, body_file, body_path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && seq < u64::MAX => {
+                    self.next_seq += 1;
+                }
+                Err(e) => return Err(io_error(&body_path)(e)),
+            }
+        };
         file.write_all(payload.body())
             .map_err(io_error(&body_path))?;
         let encoding = match payload.content_encoding() {
@@ -110,6 +120,27 @@ mod tests {
             std::env::temp_dir().join(format!("dogpipe-file-sink-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn an_orphan_body_left_by_a_crash_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("dogpipe-orphan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("000001.body"), b"half-written").unwrap();
+        let mut sink = FileSink::create(&dir).unwrap();
+        let payload = crate::Payload::new(
+            crate::Endpoint::SeriesV2,
+            crate::Compression::None,
+            b"x".to_vec(),
+        );
+        sink.send(payload).unwrap();
+        let index = std::fs::read_to_string(dir.join(INDEX_FILE)).unwrap();
+        assert!(
+            index.contains("\"seq\":2") && index.contains("000002.body"),
+            "{index}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

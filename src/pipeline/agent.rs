@@ -11,9 +11,10 @@
 use super::health::{self, Heartbeat};
 use super::settings::{ConfigError, Settings};
 use crate::{
-    AggregatorConfig, Flush, ForwardStats, ForwarderConfig, ListenError, ListenerConfig,
-    ListenerStats, Listeners, Message, MessageKind, Packet, ParserConfig, Serializer,
-    SerializerConfig, ShardedAggregator, Sink, lines, open_sink, parse_message, write_flush,
+    AggregatorConfig, FileSink, Flush, ForwardStats, Forwarder, ForwarderConfig, ListenError,
+    ListenerConfig, ListenerStats, Listeners, LogsConfig, LogsHandle, LogsPipeline, LogsStats,
+    Message, MessageKind, Packet, ParserConfig, Serializer, SerializerConfig, ShardedAggregator,
+    Sink, lines, open_sink, parse_message, write_flush,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::fmt::{self, Write as _};
@@ -168,6 +169,8 @@ struct Plan {
     health_port: u16,
     output_dir: PathBuf,
     use_dogstatsd: bool,
+    logs: LogsConfig,
+    site: String,
 }
 
 fn plan(settings: &Settings) -> Result<Plan, AgentError> {
@@ -266,6 +269,10 @@ fn plan(settings: &Settings) -> Result<Plan, AgentError> {
             .string("dogpipe_output_dir")
             .map_or_else(|| PathBuf::from("dogpipe-out"), PathBuf::from),
         use_dogstatsd: settings.bool("use_dogstatsd")?.unwrap_or(true),
+        logs: LogsConfig::from_settings(settings)?,
+        site: settings
+            .string("site")
+            .unwrap_or_else(|| "datadoghq.com".into()),
     })
 }
 
@@ -282,6 +289,7 @@ fn plan(settings: &Settings) -> Result<Plan, AgentError> {
 /// ```
 pub struct Agent {
     stop: Arc<AtomicBool>,
+    logs: Option<LogsHandle>,
     ingest: Option<JoinHandle<bool>>,
     health: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     telemetry: Arc<Telemetry>,
@@ -328,6 +336,31 @@ impl Agent {
         };
         let sink = open_sink(plan.forwarder.clone(), Some(&plan.output_dir))
             .map_err(|e| AgentError::Start(e.to_string()))?;
+        let logs = if plan.logs.enabled() {
+            // Logs go to the logs intake with the API key, else to `<output dir>/logs`.
+            let sink: Box<dyn Sink + Send> = if shipping {
+                let url = plan.logs.logs_url().map_or_else(
+                    || format!("https://agent-http-intake.logs.{}", plan.site),
+                    str::to_owned,
+                );
+                Box::new(
+                    Forwarder::new(plan.forwarder.clone().with_url(url))
+                        .map_err(|e| AgentError::Start(e.to_string()))?,
+                )
+            } else {
+                Box::new(
+                    FileSink::create(plan.output_dir.join("logs"))
+                        .map_err(|e| AgentError::Start(e.to_string()))?,
+                )
+            };
+            log(&format!(
+                "dogpipe: collecting container logs from {}",
+                plan.logs.pods_dir().display()
+            ));
+            Some(LogsPipeline::start(plan.logs.clone(), sink, &plan.hostname))
+        } else {
+            None
+        };
 
         let (packets_tx, packets_rx) = crossbeam_channel::bounded::<Packet>(plan.queue_packets);
         let listeners = if plan.use_dogstatsd {
@@ -408,6 +441,7 @@ impl Agent {
         }
         Ok(Agent {
             stop,
+            logs,
             ingest: Some(ingest),
             health,
             telemetry,
@@ -437,6 +471,11 @@ impl Agent {
         &self.telemetry
     }
 
+    /// The log pipeline's counters, when log collection is on (`DD_LOGS_ENABLED`).
+    pub fn logs_stats(&self) -> Option<LogsStats> {
+        self.logs.as_ref().map(LogsHandle::stats)
+    }
+
     /// Stops receiving, drains what was received, flushes every bucket (open ones too) and
     /// delivers within the grace period (`DOGPIPE_SHUTDOWN_GRACE_SECONDS`, 10 s). Returns whether
     /// everything was delivered.
@@ -447,10 +486,15 @@ impl Agent {
     fn shutdown(&mut self) -> bool {
         // Release pairs with the Acquire load in the ingest loop.
         self.stop.store(true, Ordering::Release);
-        let delivered = self
-            .ingest
-            .take()
-            .is_some_and(|h| h.join().unwrap_or(false));
+        let logs_delivered = self.logs.take().is_none_or(|logs| {
+            let stats = logs.stop();
+            stats.payloads_accepted == stats.payloads_sent
+        });
+        let delivered = logs_delivered
+            && self
+                .ingest
+                .take()
+                .is_some_and(|h| h.join().unwrap_or(false));
         if let Some((stop, handle)) = self.health.take() {
             stop.store(true, Ordering::Release);
             let _ = handle.join();
@@ -461,7 +505,7 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if self.ingest.is_some() {
+        if self.ingest.is_some() || self.logs.is_some() {
             self.shutdown();
         }
     }
