@@ -42,7 +42,7 @@ sleep 1 # let the queue drain
 cpu1=$(cpu); t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
-summary=$(grep "flush t=" "$work/stderr" | tail -1)
+summary=$(grep "packets=" "$work/stderr" | tail -1 || true)
 field() { grep -o " $1=[0-9]*" <<<"$summary" | head -1 | cut -d= -f2; }
 ok=$(field ok); bad=$(field bad)
 python3 - "$work/blast.json" <<PY

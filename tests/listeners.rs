@@ -197,3 +197,29 @@ fn stream_frames_are_reassembled_and_an_oversized_frame_closes_only_its_connecti
     assert_eq!(recv(&rx).data, &b"d:4|c"[..]);
     listeners.stop();
 }
+
+#[test]
+fn datagrams_the_kernel_drops_are_counted() {
+    // A queue of one packet that nobody reads: the reader blocks, the socket buffer fills and
+    // the kernel drops the rest.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let config = udp_only().with_so_rcvbuf(4096);
+    let listeners = Listeners::start(&config, tx).unwrap();
+    let addr = listeners.udp_addr().unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..2_000 {
+        client.send_to(&[b'x'; 1000], addr).unwrap();
+    }
+    let stats = listeners.stats().clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats.kernel_drops.load(Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no kernel drop counted");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = rx.try_recv(); // one packet at a time, so the reader wakes and checks
+    }
+    drop(rx);
+    listeners.stop();
+    let received = stats.packets.load(Ordering::Relaxed);
+    let dropped = stats.kernel_drops.load(Ordering::Relaxed);
+    assert!(received + dropped <= 2_000, "{received} + {dropped}");
+}

@@ -2,7 +2,7 @@
 //!
 //! Each listener runs on its own thread and hands whole packets ([`Packet`]) to a bounded
 //! channel. Sends **block** when the channel is full: back-pressure reaches the kernel socket
-//! buffer, and datagrams the kernel then drops are counted (`SO_RXQ_OVFL`) rather than lost
+//! buffer, and datagrams the kernel then drops are counted (the socket's `drops` in `/proc/net/udp`) rather than lost
 //! silently. A datagram longer than the read buffer is detected (`MSG_TRUNC`), counted, and
 //! dropped whole instead of being parsed as if complete.
 
@@ -140,7 +140,8 @@ pub struct ListenerStats {
     pub bytes: AtomicU64,
     /// Datagrams longer than the read buffer, dropped whole.
     pub truncated: AtomicU64,
-    /// Datagrams the kernel dropped because the socket buffer was full (`SO_RXQ_OVFL`).
+    /// UDP datagrams the kernel dropped because the socket buffer was full (from the socket's
+    /// `drops` in `/proc/net/udp`, read about once a second).
     pub kernel_drops: AtomicU64,
     /// Stream frames announcing more than the read buffer; their connection was closed.
     pub oversized_frames: AtomicU64,

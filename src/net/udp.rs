@@ -3,8 +3,8 @@
 use super::{Arena, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error, stopped};
 use crossbeam_channel::Sender;
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrIn,
-    recvmmsg, setsockopt, socket, sockopt,
+    AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrIn, recvmmsg, setsockopt,
+    socket, sockopt,
 };
 use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -39,8 +39,6 @@ pub(super) fn bind(config: &ListenerConfig, port: u16) -> Result<Vec<UdpSocket>,
         if config.so_rcvbuf > 0 {
             setsockopt(&fd, sockopt::RcvBuf, &config.so_rcvbuf).map_err(|e| bind_error(addr, e))?;
         }
-        // Best effort: kernels without SO_RXQ_OVFL still receive, without the drop counter.
-        let _ = setsockopt(&fd, sockopt::RxqOvfl, &1);
         nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))
             .map_err(|e| bind_error(addr, e))?;
         let socket = UdpSocket::from(fd);
@@ -78,12 +76,15 @@ fn read_loop(
     stats: &ListenerStats,
 ) {
     let mut buffers = vec![0u8; buffer_size * BATCH];
-    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let mut drops = DropCounter::new(inode);
     let mut arena = Arena::new();
-    // SO_RXQ_OVFL reports the total drops since the socket was created.
-    let mut last_drops: u32 = 0;
     let mut received: Vec<(usize, bool)> = Vec::with_capacity(BATCH);
     while !stopped(stop) {
+        drops.poll(stats);
         received.clear();
         {
             let mut chunks = buffers.chunks_mut(buffer_size);
@@ -104,15 +105,6 @@ fn read_loop(
                 }
             };
             for msg in results {
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for cmsg in cmsgs {
-                        if let ControlMessageOwned::RxqOvfl(total) = cmsg {
-                            let new = total.wrapping_sub(last_drops);
-                            ListenerStats::add(&stats.kernel_drops, u64::from(new));
-                            last_drops = total;
-                        }
-                    }
-                }
                 received.push((msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC)));
             }
         }
@@ -135,5 +127,69 @@ fn read_loop(
                 return;
             }
         }
+    }
+    drops.checked = None;
+    drops.poll(stats);
+}
+
+/// Datagrams the kernel dropped on this socket (its receive buffer was full), read from the
+/// `drops` column of `/proc/net/udp` for the socket's inode at most once a second: it counts
+/// drops even when no later datagram arrives, which `SO_RXQ_OVFL` cannot.
+struct DropCounter {
+    inode: Option<u64>,
+    last: u64,
+    checked: Option<std::time::Instant>,
+}
+
+impl DropCounter {
+    fn new(inode: Option<u64>) -> DropCounter {
+        DropCounter {
+            inode,
+            last: 0,
+            checked: None,
+        }
+    }
+
+    fn poll(&mut self, stats: &ListenerStats) {
+        let Some(inode) = self.inode else { return };
+        let now = std::time::Instant::now();
+        if self
+            .checked
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        self.checked = Some(now);
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+        if let Some(total) = udp_drops(&table, inode) {
+            ListenerStats::add(&stats.kernel_drops, total.saturating_sub(self.last));
+            self.last = self.last.max(total);
+        }
+    }
+}
+
+/// The `drops` (last) column of the `/proc/net/udp` line whose `inode` (tenth) column is
+/// `inode`.
+fn udp_drops(table: &str, inode: u64) -> Option<u64> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let ino: u64 = fields.get(9)?.parse().ok()?;
+        (ino == inode).then(|| fields.last()?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::udp_drops;
+
+    #[test]
+    fn reads_the_drops_of_one_socket_from_proc_net_udp() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  381: 0100007F:C4DA 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 123456 2 0000000000000000 79784
+  382: 0100007F:C4DB 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 123457 2 0000000000000000 5";
+        assert_eq!(udp_drops(table, 123456), Some(79784));
+        assert_eq!(udp_drops(table, 123457), Some(5));
+        assert_eq!(udp_drops(table, 9), None);
+        assert_eq!(udp_drops("garbage", 1), None);
     }
 }
