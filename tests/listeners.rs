@@ -213,7 +213,10 @@ fn datagrams_the_kernel_drops_are_counted() {
     let stats = listeners.stats().clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while stats.kernel_drops.load(Ordering::Relaxed) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no kernel drop counted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kernel drop counted"
+        );
         std::thread::sleep(Duration::from_millis(50));
         let _ = rx.try_recv(); // one packet at a time, so the reader wakes and checks
     }

@@ -80,11 +80,15 @@ fn every_line_arrives_after_a_kill_9_during_rotations() {
     append(&log, 1000, 1500);
     rotate(&log, 1);
     append(&log, 1500, 2000);
-    std::thread::sleep(Duration::from_millis(300));
+    // Long enough for a scan (1 s) to find the new file and the registry (written at most
+    // every second) to record it; a file created and rotated away again within that window
+    // around a crash is not found again (a known limit, see the issue notes).
+    std::thread::sleep(Duration::from_millis(2500));
+    append(&log, 2000, 2200);
     kill9(&mut agent); // mid-stream: some lines read, some batched, some not yet read
 
     // While dogpipe is down: more lines, and another rotation.
-    append(&log, 2000, 2500);
+    append(&log, 2200, 2500);
     rotate(&log, 2);
     append(&log, 2500, 3000);
 

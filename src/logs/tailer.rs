@@ -195,74 +195,6 @@ impl Tailer {
         std::mem::take(&mut self.warnings)
     }
 
-    /// A file that appeared at a tracked path and was rotated away before the registry recorded
-    /// it (dogpipe died in between, then the file was renamed while it was down) is in no
-    /// registry entry. Rotated siblings (`<name>.<suffix>`, not compressed) written after the
-    /// registry was last saved, and not tracked, are read from their start, oldest first, before
-    /// the file now at the path: at-least-once, never lost.
-    fn resume_unregistered_rotations(&mut self) {
-        let Some(saved_at) = fs::metadata(self.registry.path())
-            .and_then(|m| m.modified())
-            .ok()
-        else {
-            return;
-        };
-        for i in 0..self.tails.len() {
-            let Some(tail) = self.tails.get(i) else {
-                continue;
-            };
-            let (Some(dir), Some(name)) = (tail.path.parent(), tail.path.file_name()) else {
-                continue;
-            };
-            let prefix = format!("{}.", name.to_string_lossy());
-            let Ok(listing) = fs::read_dir(dir) else {
-                continue;
-            };
-            let mut found = Vec::new();
-            for entry in listing.flatten() {
-                let file_name = entry.file_name().to_string_lossy().into_owned();
-                if !file_name.starts_with(&prefix) || file_name.ends_with(".gz") {
-                    continue;
-                }
-                let Ok(meta) = entry.metadata() else { continue };
-                let tracked = self.tails.iter().any(|t| {
-                    t.files
-                        .iter()
-                        .any(|f| f.identity.dev == meta.dev() && f.identity.ino == meta.ino())
-                });
-                let modified = meta.modified().ok();
-                if !meta.is_file() || tracked || modified.is_none_or(|m| m <= saved_at) {
-                    continue;
-                }
-                found.push((modified, entry.path()));
-            }
-            found.sort();
-            for (_, path) in found {
-                let opened = File::open(&path).and_then(|f| Identity::of(&f).map(|id| (f, id)));
-                let Ok((file, identity)) = opened else {
-                    self.stats.io_errors += 1;
-                    continue;
-                };
-                let tail_path = self
-                    .tails
-                    .get(i)
-                    .map(|t| t.path_str.clone())
-                    .unwrap_or_default();
-                let mut open = self.open_file(file, identity, &tail_path, 0);
-                open.gone = true;
-                self.stats.files_resumed += 1;
-                if let Some(tail) = self.tails.get_mut(i) {
-                    let at = tail
-                        .files
-                        .iter()
-                        .position(|f| !f.gone)
-                        .unwrap_or(tail.files.len());
-                    tail.files.insert(at, open);
-                }
-            }
-        }
-    }
-
     /// The id and read position of the newest file at `path` (tests: which lines were read).
     #[cfg(test)]
     pub(crate) fn read_position(&self, path: &Path) -> Option<(u64, u64)> {
@@ -372,7 +304,6 @@ impl Tailer {
                 }
             }
         }
-        self.resume_unregistered_rotations();
         // The decoder starts where the first file to read resumes.
         for tail in &mut self.tails {
             if let Some(front) = tail.files.front() {
