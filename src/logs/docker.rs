@@ -224,7 +224,7 @@ fn parse_fields(line: &[u8]) -> Result<Fields<'_>, DockerError> {
             }
             let key = p.string()?;
             p.ws();
-            p.expect(b':')?;
+            p.expect_byte(b':')?;
             p.ws();
             let field = match key {
                 JsonStr::Raw(k) if key_is(k, b"log") => Some(&mut log),
@@ -467,7 +467,7 @@ impl<'b> Parser<'b> {
         }
     }
 
-    fn expect(&mut self, c: u8) -> Result<(), DockerError> {
+    fn expect_byte(&mut self, c: u8) -> Result<(), DockerError> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
@@ -663,7 +663,7 @@ impl<'b> Parser<'b> {
         }
         self.string()?;
         self.ws();
-        self.expect(b':')
+        self.expect_byte(b':')
     }
 }
 
