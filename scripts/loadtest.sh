@@ -59,5 +59,6 @@ print(json.dumps({
   "peak_rss_mib": round($hwm / 1024, 1),
   "kernel_drops": int("$(field kernel_drops)" or 0),
   "truncated": int("$(field truncated)" or 0),
+  "live_contexts": int("$(field contexts)" or 0),
 }))
 PY

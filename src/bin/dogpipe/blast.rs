@@ -11,7 +11,8 @@ pub const USAGE: &str =
                      [--rate BYTES_PER_S] [--duration S] [--contexts N] [--max-datagram BYTES]
   FILE: records [u32 little-endian length][datagram], optionally zstd-compressed (.zst).
   --rate accepts suffixes k, M, G (×1000) and KiB, MiB, GiB (×1024); default 10MiB.
-  --contexts N appends a tag dogpipe_blast:<i mod N> to every message.";
+  --contexts N raises the stream to about N distinct contexts: every message gets a tag
+    dogpipe_blast:<k>, k cycling over ceil(N / C) values, C the corpus's own contexts.";
 
 enum Target {
     Udp(UdpSocket),
@@ -170,11 +171,56 @@ pub fn read_corpus(path: &PathBuf) -> Result<Vec<Vec<u8>>, String> {
     Ok(datagrams)
 }
 
-/// Appends `dogpipe_blast:<k>` to every message of `datagram`, cycling `k` over `contexts`
-/// values, and packs the result into datagrams of at most `max` bytes.
+/// The context of a message line, roughly as an aggregator keys it: name, type and tags (the
+/// values and the other fields left out).
+fn context_key(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let mut fields = line.split(|&b| b == b'|');
+    let name = fields.next().unwrap_or_default();
+    let name = name.split(|&b| b == b':').next().unwrap_or_default();
+    let kind = fields.next().unwrap_or_default();
+    let tags = fields
+        .find(|f| f.first() == Some(&b'#'))
+        .unwrap_or_default();
+    (name, kind, tags)
+}
+
+/// How `--contexts` rewrites the corpus: the tag's value `k` for the i-th message sent is
+/// `(i / messages + i mod messages) mod values`, so each pass over the corpus shifts which message gets
+/// which value and, after `values` passes, every (message, value) pair has been sent.
+struct Cardinality {
+    /// Messages in the corpus.
+    messages: u64,
+    /// Values of the tag: ceil(N / contexts in the corpus).
+    values: u64,
+}
+
+impl Cardinality {
+    fn new(corpus: &[Vec<u8>], target: u64) -> Cardinality {
+        let mut keys = std::collections::HashSet::new();
+        let mut messages = 0u64;
+        for line in corpus.iter().flat_map(|d| d.split(|&b| b == b'\n')) {
+            if !line.is_empty() {
+                messages += 1;
+                keys.insert(context_key(line));
+            }
+        }
+        let own = (keys.len() as u64).max(1);
+        Cardinality {
+            messages: messages.max(1),
+            values: target.div_ceil(own).max(1),
+        }
+    }
+
+    fn value(&self, i: u64) -> u64 {
+        (i / self.messages + i % self.messages) % self.values
+    }
+}
+
+/// Appends `dogpipe_blast:<k>` to every message of `datagram` (see [`Cardinality`]) and packs
+/// the result into datagrams of at most `max` bytes.
 fn with_context_tags(
     datagram: &[u8],
-    contexts: u64,
+    cardinality: &Cardinality,
     counter: &mut u64,
     max: usize,
     out: &mut Vec<Vec<u8>>,
@@ -189,7 +235,7 @@ fn with_context_tags(
         };
         message.extend_from_slice(sep);
         message
-            .extend_from_slice(format!("dogpipe_blast:{}", *counter % contexts.max(1)).as_bytes());
+            .extend_from_slice(format!("dogpipe_blast:{}", cardinality.value(*counter)).as_bytes());
         *counter += 1;
         if !current.is_empty() && current.len() + 1 + message.len() > max {
             out.push(std::mem::take(&mut current));
@@ -207,6 +253,7 @@ fn with_context_tags(
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut args = parse_args(args)?;
     let corpus = read_corpus(&args.corpus).map_err(|e| format!("blast: {e}"))?;
+    let cardinality = Cardinality::new(&corpus, args.contexts);
     let start = Instant::now();
     let (mut bytes, mut datagrams, mut messages, mut errors) = (0u64, 0u64, 0u64, 0u64);
     let mut counter = 0u64;
@@ -217,7 +264,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if args.contexts > 0 {
             with_context_tags(
                 source,
-                args.contexts,
+                &cardinality,
                 &mut counter,
                 args.max_datagram,
                 &mut rewritten,
@@ -291,16 +338,60 @@ mod tests {
     fn context_tags_are_appended_and_datagrams_stay_under_the_limit() {
         let mut out = Vec::new();
         let mut counter = 0;
-        with_context_tags(b"a:1|c|#x\nb:2|g\n", 2, &mut counter, 8192, &mut out);
+        let two = Cardinality {
+            messages: 2,
+            values: 2,
+        };
+        with_context_tags(b"a:1|c|#x\nb:2|g\n", &two, &mut counter, 8192, &mut out);
         assert_eq!(
             out,
             [b"a:1|c|#x,dogpipe_blast:0\nb:2|g|#dogpipe_blast:1".to_vec()]
         );
         let mut out = Vec::new();
-        with_context_tags(b"a:1|c\nb:2|c\nc:3|c", 10, &mut counter, 30, &mut out);
+        let ten = Cardinality {
+            messages: 3,
+            values: 10,
+        };
+        with_context_tags(b"a:1|c\nb:2|c\nc:3|c", &ten, &mut counter, 30, &mut out);
         assert!(
             out.len() >= 2 && out.iter().all(|d| d.len() <= 30),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn the_stream_carries_about_the_asked_number_of_contexts() {
+        // 3 contexts in 4 messages (two share one); ask for 10 → ceil(10 / 3) = 4 values.
+        let corpus = vec![
+            b"a:1|c|#x:1\na:2|c|#x:1".to_vec(),
+            b"b:1|g\nc:1|d|@0.5".to_vec(),
+        ];
+        let c = Cardinality::new(&corpus, 10);
+        assert_eq!((c.messages, c.values), (4, 4));
+        // Over `values` passes every (message, value) pair is sent exactly once, whatever the
+        // sizes.
+        for (messages, values) in [(4, 4), (3, 4), (5, 3), (9238, 84), (1, 7), (7, 1)] {
+            let c = Cardinality { messages, values };
+            let mut pairs = std::collections::HashSet::new();
+            for i in 0..messages * values {
+                pairs.insert((i % messages, c.value(i)));
+            }
+            assert_eq!(
+                pairs.len() as u64,
+                messages * values,
+                "{messages} × {values}"
+            );
+        }
+        // So the stream holds the corpus's contexts times the values: 3 × 4 = 12 ≈ 10.
+        let mut contexts = std::collections::HashSet::new();
+        let lines: Vec<&[u8]> = corpus
+            .iter()
+            .flat_map(|d| d.split(|&b| b == b'\n'))
+            .collect();
+        for i in 0..c.messages * c.values {
+            let line = lines[(i % c.messages) as usize];
+            contexts.insert((context_key(line), c.value(i)));
+        }
+        assert_eq!(contexts.len(), 12);
     }
 }
