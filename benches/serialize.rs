@@ -57,7 +57,7 @@ fn fixture() -> Flush {
                     ["avg", "max", "count", "p95"][i % 4]
                 )),
                 host: host.clone(),
-                tags,
+                tags: tags.into(),
                 kind: if i % 4 == 2 {
                     SeriesKind::Rate
                 } else {

@@ -81,12 +81,12 @@
 //! [`FileSink`] (body files plus `requests.jsonl`, read back by `dogpipe decode`).
 //!
 //! ```
-//! use dogpipe::{FileSink, Flush, Point, Series, SeriesKind, Serializer, SerializerConfig, write_flush};
+//! use dogpipe::{FileSink, Flush, Point, Series, SeriesKind, Serializer, SerializerConfig, TagSet, write_flush};
 //!
 //! let series = Series {
 //!     name: b"page.views".as_slice().into(),
 //!     host: b"web1".as_slice().into(),
-//!     tags: vec![b"env:prod".as_slice().into()],
+//!     tags: TagSet::from(vec!["env:prod"]),
 //!     kind: SeriesKind::Rate,
 //!     interval: 10,
 //!     points: vec![Point { timestamp: 1_700_000_000, value: 0.3 }],
@@ -194,7 +194,7 @@ mod serialize;
 pub use aggregate::{
     AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,
     EventRecord, Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series,
-    SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint,
+    SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint, TagSet, TagSetIter,
 };
 
 pub use forward::{

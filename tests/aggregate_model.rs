@@ -321,7 +321,7 @@ fn text(t: &[u8]) -> String {
 fn render(f: &Flush) -> Vec<String> {
     let mut out = Vec::new();
     for s in &f.series {
-        let tags: Vec<String> = s.tags.iter().map(|t| text(t)).collect();
+        let tags: Vec<String> = s.tags.iter().map(text).collect();
         let points: Vec<(i64, f64)> = s.points.iter().map(|p| (p.timestamp, p.value)).collect();
         out.push(format!(
             "{} {} {} {tags:?} {points:?}",
@@ -331,7 +331,7 @@ fn render(f: &Flush) -> Vec<String> {
         ));
     }
     for s in &f.sketches {
-        let tags: Vec<String> = s.tags.iter().map(|t| text(t)).collect();
+        let tags: Vec<String> = s.tags.iter().map(text).collect();
         let points: Vec<String> = s
             .points
             .iter()

@@ -21,7 +21,7 @@ fn flush() -> Flush {
             .map(|i| Series {
                 name: text(&format!("m{i}")),
                 host: text("web1"),
-                tags: vec![text("device:sda"), text("env:prod")],
+                tags: vec![text("device:sda"), text("env:prod")].into(),
                 kind: SeriesKind::Gauge,
                 interval: 10,
                 points: vec![Point {
@@ -33,7 +33,7 @@ fn flush() -> Flush {
         sketches: vec![Sketch {
             name: text("lat"),
             host: text("web1"),
-            tags: vec![text("a:b")],
+            tags: vec![text("a:b")].into(),
             points: vec![SketchPoint {
                 timestamp: 1_700_000_010,
                 count: 3,
@@ -51,7 +51,7 @@ fn flush() -> Flush {
             timestamp: 1_700_000_000,
             host: text("web1"),
             message: Some(b"slow".to_vec()),
-            tags: vec![],
+            tags: dogpipe::TagSet::default(),
         }],
         events: vec![],
     }

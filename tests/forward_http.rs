@@ -22,7 +22,7 @@ fn series(name: &str) -> Series {
     Series {
         name: text(name),
         host: text("web1"),
-        tags: vec![text("env:prod")],
+        tags: vec![text("env:prod")].into(),
         kind: SeriesKind::Rate,
         interval: 10,
         points: vec![Point {
@@ -38,7 +38,7 @@ fn flush() -> Flush {
         sketches: vec![Sketch {
             name: text("lat"),
             host: text("web1"),
-            tags: vec![],
+            tags: dogpipe::TagSet::default(),
             points: vec![SketchPoint {
                 timestamp: 1_700_000_000,
                 count: 2,
@@ -59,7 +59,7 @@ fn flush() -> Flush {
             priority: Priority::Normal,
             source_type_name: None,
             alert_type: Default::default(),
-            tags: vec![],
+            tags: dogpipe::TagSet::default(),
         }],
         service_checks: vec![ServiceCheckRecord {
             name: b"db.up".to_vec(),
@@ -67,7 +67,7 @@ fn flush() -> Flush {
             timestamp: 1_700_000_000,
             host: text("web1"),
             message: None,
-            tags: vec![],
+            tags: dogpipe::TagSet::default(),
         }],
     }
 }

@@ -1,15 +1,16 @@
 //! Context keys, interning and the per-shard context store.
 //!
 //! A context is (kind, name, host, set of tags). Its key is computed from the raw bytes without
-//! allocating: each tag is hashed, the tags are put in a canonical order (by hash, then bytes) and
-//! deduplicated, and the per-tag hashes are summed (so the order they arrived in does not matter).
+//! allocating: the tags are put in a canonical order (byte order) and deduplicated, each is
+//! hashed, and the per-tag hashes are summed (so the order they arrived in does not matter).
 //! A lookup compares the stored name, host and tags with the candidate byte for byte: two contexts
 //! are never merged because their hashes are equal.
 //!
-//! Stored strings are interned: every context holding the tag `env:prod` shares one `Arc<[u8]>`,
-//! and contexts with the same tag set share one [`TagSet`].
+//! Stored strings are interned: every context holding the tag `env:prod` shares one [`Tag`], and
+//! contexts with the same tags share one [`TagSet`] (8 bytes per tag: it holds no bytes of its
+//! own).
 
-use super::output::Text;
+use super::output::{Tag, TagSet, Text};
 use super::slot::Slot;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -71,28 +72,26 @@ impl TagSpan {
     }
 }
 
-/// Puts `tags` in canonical order (hash, then bytes) and removes duplicates; returns the
-/// order-independent hash of the set.
+/// Puts `tags` in canonical order (byte order, the order of a [`TagSet`]) and removes
+/// duplicates; returns the order-independent hash of the set.
 #[inline]
 pub(crate) fn canonicalize(bytes: &[u8], tags: &mut Vec<TagSpan>) -> u64 {
-    for t in tags.iter_mut() {
-        t.hash = hash_bytes(TAG_SEED, t.get(bytes));
-    }
     if tags.len() > 1 {
-        tags.sort_unstable_by(|a, b| {
-            a.hash
-                .cmp(&b.hash)
-                .then_with(|| a.get(bytes).cmp(b.get(bytes)))
-        });
-        // Duplicates are adjacent and share a hash; tags rarely repeat, so look before editing.
-        if tags
-            .windows(2)
-            .any(|w| matches!(w, [a, b] if a.hash == b.hash))
-        {
-            tags.dedup_by(|a, b| a.hash == b.hash && a.get(bytes) == b.get(bytes));
-        }
+        tags.sort_unstable_by(|a, b| a.get(bytes).cmp(b.get(bytes)));
+        tags.dedup_by(|a, b| a.get(bytes) == b.get(bytes));
     }
-    tags.iter().fold(0u64, |acc, t| acc.wrapping_add(t.hash))
+    let mut sum = 0u64;
+    for t in tags.iter_mut() {
+        t.hash = tag_hash(t.get(bytes));
+        sum = sum.wrapping_add(t.hash);
+    }
+    sum
+}
+
+/// The hash of one tag; a set's hash is the sum over its tags.
+#[inline]
+pub(crate) fn tag_hash(tag: &[u8]) -> u64 {
+    hash_bytes(TAG_SEED, tag)
 }
 
 /// The key hash of a context.
@@ -121,36 +120,15 @@ pub(crate) struct ContextRef<'a> {
     pub(crate) tags: &'a [TagSpan],
 }
 
-/// An interned tag set: the tags' bytes in canonical order, contiguous (so matching a context
-/// reads one buffer), and the same tags as interned strings sorted for output. Contexts with the
-/// same tags share one set; sets share their strings.
-#[derive(Debug)]
-pub(crate) struct TagSet {
-    hash: u64,
-    /// Canonical order, concatenated.
-    bytes: Box<[u8]>,
-    /// End offset of each tag in `bytes`.
-    ends: Box<[u32]>,
-    /// Lexicographic order, for output.
-    pub(crate) sorted: Box<[Text]>,
-}
-
-impl TagSet {
-    #[inline]
-    fn matches(&self, r: &ContextRef<'_>) -> bool {
-        if self.ends.len() != r.tags.len() {
-            return false;
-        }
-        let mut start = 0usize;
-        for (&end, t) in self.ends.iter().zip(r.tags) {
-            let end = end as usize;
-            if self.bytes.get(start..end) != Some(t.get(r.tag_bytes)) {
-                return false;
-            }
-            start = end;
-        }
-        true
-    }
+/// Whether `set` holds exactly the tags of `r` (both in canonical order).
+#[inline]
+fn set_matches(set: &TagSet, r: &ContextRef<'_>) -> bool {
+    let tags = set.tags();
+    tags.len() == r.tags.len()
+        && tags
+            .iter()
+            .zip(r.tags)
+            .all(|(tag, t)| tag.bytes() == t.get(r.tag_bytes))
 }
 
 /// The order-independent hash of a context's tags (the sum `canonicalize` returns).
@@ -165,7 +143,7 @@ pub(crate) struct Context {
     pub(crate) kind: Kind,
     pub(crate) name: Text,
     pub(crate) host: Text,
-    pub(crate) tags: Arc<TagSet>,
+    pub(crate) tags: TagSet,
     /// Unix seconds of the last sample.
     pub(crate) last_seen: i64,
     /// Bucket aggregates; a slot whose bucket was flushed stays for its buffers' capacity.
@@ -179,31 +157,70 @@ impl Context {
             && self.kind == r.kind
             && *self.name == *r.name
             && *self.host == *r.host
-            && self.tags.matches(r)
+            && set_matches(&self.tags, r)
+    }
+}
+
+/// A string an [`Interner`] can hold.
+pub(crate) trait Interned: Clone {
+    fn new(bytes: &[u8]) -> Self;
+    fn bytes(&self) -> &[u8];
+    fn is_shared(&self) -> bool;
+}
+
+impl Interned for Text {
+    fn new(bytes: &[u8]) -> Text {
+        Arc::from(bytes)
+    }
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn is_shared(&self) -> bool {
+        Arc::strong_count(self) > 1
+    }
+}
+
+impl Interned for Tag {
+    fn new(bytes: &[u8]) -> Tag {
+        Tag::new(bytes)
+    }
+    fn bytes(&self) -> &[u8] {
+        Tag::bytes(self)
+    }
+    fn is_shared(&self) -> bool {
+        Tag::is_shared(self)
     }
 }
 
 /// Strings shared by the contexts of one shard.
-#[derive(Debug, Default)]
-pub(crate) struct Interner {
-    table: HashTable<Text>,
+#[derive(Debug)]
+pub(crate) struct Interner<T> {
+    table: HashTable<T>,
 }
 
-impl Interner {
-    pub(crate) fn intern(&mut self, bytes: &[u8]) -> Text {
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<T: Interned> Interner<T> {
+    pub(crate) fn intern(&mut self, bytes: &[u8]) -> T {
         let hash = hash_bytes(INTERN_SEED, bytes);
-        if let Some(t) = self.table.find(hash, |t| **t == *bytes) {
+        if let Some(t) = self.table.find(hash, |t| t.bytes() == bytes) {
             return t.clone();
         }
-        let t: Text = Arc::from(bytes);
+        let t = T::new(bytes);
         self.table
-            .insert_unique(hash, t.clone(), |t| hash_bytes(INTERN_SEED, t));
+            .insert_unique(hash, t.clone(), |t| hash_bytes(INTERN_SEED, t.bytes()));
         t
     }
 
     /// Forgets strings nothing holds any more.
     pub(crate) fn sweep(&mut self) {
-        self.table.retain(|t| Arc::strong_count(t) > 1);
+        self.table.retain(|t| t.is_shared());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -216,8 +233,11 @@ impl Interner {
 #[derive(Debug, Default)]
 pub(crate) struct ContextStore {
     table: HashTable<Context>,
-    tag_sets: HashTable<Arc<TagSet>>,
-    pub(crate) interner: Interner,
+    tag_sets: HashTable<TagSet>,
+    /// Names and hosts.
+    pub(crate) interner: Interner<Text>,
+    pub(crate) tags: Interner<Tag>,
+    scratch: Vec<Tag>,
 }
 
 /// Why a context could not be found or made.
@@ -231,33 +251,20 @@ impl ContextStore {
 
     /// The interned tag set of `r`.
     fn tag_set(
-        tag_sets: &mut HashTable<Arc<TagSet>>,
-        interner: &mut Interner,
+        tag_sets: &mut HashTable<TagSet>,
+        interner: &mut Interner<Tag>,
+        scratch: &mut Vec<Tag>,
         r: &ContextRef<'_>,
-    ) -> Arc<TagSet> {
+    ) -> TagSet {
         let hash = tag_set_hash(r);
-        if let Some(t) = tag_sets.find(hash, |t| t.hash == hash && t.matches(r)) {
-            return Arc::clone(t);
+        if let Some(t) = tag_sets.find(hash, |t| t.hash() == hash && set_matches(t, r)) {
+            return t.clone();
         }
-        let mut bytes = Vec::with_capacity(r.tags.iter().map(|t| t.len as usize).sum());
-        let mut ends = Vec::with_capacity(r.tags.len());
-        for t in r.tags {
-            bytes.extend_from_slice(t.get(r.tag_bytes));
-            ends.push(bytes.len() as u32);
-        }
-        let mut sorted: Vec<Text> = r
-            .tags
-            .iter()
-            .map(|t| interner.intern(t.get(r.tag_bytes)))
-            .collect();
-        sorted.sort();
-        let set = Arc::new(TagSet {
-            hash,
-            bytes: bytes.into(),
-            ends: ends.into(),
-            sorted: sorted.into(),
-        });
-        tag_sets.insert_unique(hash, Arc::clone(&set), |t| t.hash);
+        scratch.clear();
+        scratch.extend(r.tags.iter().map(|t| interner.intern(t.get(r.tag_bytes))));
+        let set = TagSet::from_sorted(scratch, hash);
+        scratch.clear();
+        tag_sets.insert_unique(hash, set.clone(), TagSet::hash);
         set
     }
 
@@ -274,6 +281,8 @@ impl ContextStore {
             table,
             tag_sets,
             interner,
+            tags,
+            scratch,
         } = self;
         match table.entry(r.hash, |c| c.matches(r), |c| c.hash) {
             Entry::Occupied(o) => Ok(o.into_mut()),
@@ -284,7 +293,7 @@ impl ContextStore {
                     kind: r.kind,
                     name: interner.intern(r.name),
                     host: interner.intern(r.host),
-                    tags: Self::tag_set(tag_sets, interner, r),
+                    tags: Self::tag_set(tag_sets, tags, scratch, r),
                     last_seen: i64::MIN,
                     // Most contexts only ever have one open bucket at a time.
                     slots: Vec::with_capacity(1),
@@ -302,8 +311,9 @@ impl ContextStore {
         self.table.retain(|c| f(c));
         let removed = before - self.table.len();
         if removed > 0 {
-            self.tag_sets.retain(|t| Arc::strong_count(t) > 1);
+            self.tag_sets.retain(|t| t.is_shared());
             self.interner.sweep();
+            self.tags.sweep();
         }
         removed
     }
@@ -386,7 +396,7 @@ mod tests {
 
     #[test]
     fn the_interner_shares_strings_and_forgets_unused_ones() {
-        let mut i = Interner::default();
+        let mut i = Interner::<Text>::default();
         let a = i.intern(b"env:prod");
         let b = i.intern(b"env:prod");
         assert!(Arc::ptr_eq(&a, &b));

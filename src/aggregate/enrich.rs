@@ -4,7 +4,9 @@
 use super::config::AggregatorConfig;
 use super::context::{ContextRef, Kind, TagSpan, canonicalize, context_hash};
 use super::mapper::{self, Mapped, MapperCache};
-use super::output::{EventRecord, Point, Series, SeriesKind, ServiceCheckRecord, Text};
+use super::output::{
+    EventRecord, Point, Series, SeriesKind, ServiceCheckRecord, Tag, TagSet, Text,
+};
 use super::stats::AggregateStats;
 use crate::{Event, Metric, MetricType, ServiceCheck, Tags};
 use hashbrown::HashSet;
@@ -242,22 +244,14 @@ impl Enricher {
 
     /// Client tags of an event or service check after extraction, plus the extra tags, sorted
     /// and deduplicated; and the `host:` tag.
-    fn record_tags<'a>(&self, tags: Tags<'a>) -> (Vec<Text>, Option<&'a [u8]>) {
+    fn record_tags<'a>(&self, tags: Tags<'a>) -> (TagSet, Option<&'a [u8]>) {
         let mut found = Extracted::default();
         let mut card_set = false;
-        let mut out: Vec<Text> = tags
+        let mut kept: Vec<&[u8]> = tags
             .filter(|t| classify(t, &mut found, &mut card_set))
-            .map(Arc::from)
             .collect();
-        out.extend(
-            self.config
-                .extra_tags
-                .iter()
-                .map(|t| Arc::from(t.as_slice())),
-        );
-        out.sort();
-        out.dedup();
-        (out, found.host)
+        kept.extend(self.config.extra_tags.iter().map(Vec::as_slice));
+        (kept.into_iter().collect(), found.host)
     }
 
     fn record_host(&self, field: Option<&[u8]>, tag: Option<&[u8]>) -> Text {
@@ -317,12 +311,16 @@ pub(crate) fn timestamped(
             return;
         }
     };
-    let mut tags: Vec<Text> = r
+    // Canonical order is byte order: the spans are sorted and deduplicated already.
+    let list: Vec<Tag> = r
         .tags
         .iter()
-        .map(|t| Arc::from(t.get(r.tag_bytes)))
+        .map(|t| Tag::new(t.get(r.tag_bytes)))
         .collect();
-    tags.sort();
+    let tags = TagSet::from_sorted(
+        &list,
+        r.tags.iter().map(|t| t.hash).fold(0, u64::wrapping_add),
+    );
     let name: Text = Arc::from(r.name);
     let host: Text = Arc::from(r.host);
     for v in m.values() {

@@ -64,7 +64,7 @@ impl Shard {
     pub(crate) fn stats(&self) -> AggregateStats {
         AggregateStats {
             live_contexts: self.store.len() as u64,
-            interned_strings: self.store.interner.len() as u64,
+            interned_strings: (self.store.interner.len() + self.store.tags.len()) as u64,
             ..self.stats
         }
     }
@@ -229,10 +229,6 @@ impl BucketClock {
     }
 }
 
-fn sorted_tags(c: &Context) -> Vec<Text> {
-    c.tags.sorted.to_vec()
-}
-
 fn suffixed(name: &[u8], suffix: &[u8]) -> Text {
     let mut v = Vec::with_capacity(name.len() + suffix.len());
     v.extend_from_slice(name);
@@ -261,7 +257,7 @@ fn emit(
     if order.is_empty() && (c.kind != Kind::Counter || zero_buckets.is_empty()) {
         return;
     }
-    let tags = sorted_tags(c);
+    let tags = c.tags.clone();
     let (name, host, last_seen, context_kind) =
         (c.name.clone(), c.host.clone(), c.last_seen, c.kind);
     let slots = &mut c.slots;

@@ -26,7 +26,7 @@ fn series(f: &Flush) -> Vec<String> {
         .series
         .iter()
         .map(|s| {
-            let tags: Vec<String> = s.tags.iter().map(|t| text(t)).collect();
+            let tags: Vec<String> = s.tags.iter().map(text).collect();
             let points: Vec<String> = s
                 .points
                 .iter()
@@ -500,7 +500,7 @@ fn events_and_service_checks_pass_through_enriched() {
             (
                 text(&e.host),
                 e.timestamp,
-                e.tags.iter().map(|t| text(t)).collect(),
+                e.tags.iter().map(text).collect(),
             )
         })
         .collect();
@@ -522,7 +522,7 @@ fn events_and_service_checks_pass_through_enriched() {
             (
                 text(&s.host),
                 s.timestamp,
-                s.tags.iter().map(|t| text(t)).collect(),
+                s.tags.iter().map(text).collect(),
             )
         })
         .collect();

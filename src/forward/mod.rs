@@ -90,18 +90,25 @@ pub fn open_sink(
 /// ```
 ///
 /// # Errors
-/// A [`ForwardError::Serialize`] from the serializer, or the sink's error; payloads before the
-/// failure have been sent.
+/// The sink's first error (the payloads after a failed one are still offered to the sink), or a
+/// [`ForwardError::Serialize`] from the serializer (payloads closed before it have been sent).
 pub fn write_flush(
     serializer: &mut Serializer,
     flush: &Flush,
     sink: &mut dyn Sink,
 ) -> Result<usize, ForwardError> {
-    let mut payloads = Vec::new();
-    let result = serializer.serialize(flush, &mut payloads);
-    let count = payloads.len();
-    for payload in payloads {
-        sink.send(payload)?;
+    let mut count = 0;
+    let mut failed = None;
+    // Each payload goes to the sink as soon as it is closed; a failure does not stop the
+    // payloads after it.
+    let result = serializer.serialize_each(flush, |payload| match sink.send(payload) {
+        Ok(()) => count += 1,
+        Err(e) => {
+            failed.get_or_insert(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
     result.map_err(ForwardError::Serialize)?;
     Ok(count)

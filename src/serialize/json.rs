@@ -84,7 +84,7 @@ pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series) {
         out,
         s.tags
             .iter()
-            .map(|t| &t[..])
+            
             .filter(|t| !t.starts_with(b"device:")),
     );
     out.extend_from_slice(b",\"host\":");
@@ -116,7 +116,7 @@ pub(crate) fn write_service_check(out: &mut Vec<u8>, c: &ServiceCheckRecord) {
     if c.tags.is_empty() {
         out.extend_from_slice(b"null");
     } else {
-        put_str_array(out, c.tags.iter().map(|t| &t[..]));
+        put_str_array(out, c.tags.iter());
     }
     out.push(b'}');
 }
@@ -154,7 +154,7 @@ pub(crate) fn write_event(out: &mut Vec<u8>, e: &EventRecord) {
     put_str(out, &e.host);
     if !e.tags.is_empty() {
         out.extend_from_slice(b",\"tags\":");
-        put_str_array(out, e.tags.iter().map(|t| &t[..]));
+        put_str_array(out, e.tags.iter());
     }
     out.extend_from_slice(b",\"alert_type\":\"");
     out.extend_from_slice(e.alert_type.as_str().as_bytes());

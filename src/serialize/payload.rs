@@ -82,7 +82,7 @@ impl Endpoint {
 pub struct Payload {
     endpoint: Endpoint,
     compression: Compression,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     items: usize,
 }
 
@@ -159,6 +159,12 @@ pub(crate) struct PayloadBuilder<'h> {
     reserved: usize,
 }
 
+/// Where closed payloads go.
+pub(crate) type Out<'o> = &'o mut dyn FnMut(Payload);
+
+/// The capacity a payload's body starts with.
+const INITIAL_BODY_BYTES: usize = 64 * 1024;
+
 impl<'h> PayloadBuilder<'h> {
     pub(crate) fn new(
         endpoint: Endpoint,
@@ -207,7 +213,7 @@ impl<'h> PayloadBuilder<'h> {
         &mut self,
         len: usize,
         points: usize,
-        out: &mut Vec<Payload>,
+        out: Out<'_>,
     ) -> Result<bool, SerializeError> {
         if !self.fits_alone(len, points) {
             return Ok(false);
@@ -269,7 +275,8 @@ impl<'h> PayloadBuilder<'h> {
     }
 
     fn open(&mut self) -> Result<(), SerializeError> {
-        let guess = self.limits.max_compressed_bytes.min(1 << 20);
+        // Most payloads are far below the limit; the body grows as needed.
+        let guess = self.limits.max_compressed_bytes.min(INITIAL_BODY_BYTES);
         self.compressor = Some(Compressor::new(self.compression, guess)?);
         self.stage.clear();
         self.stage.extend_from_slice(self.header);
@@ -303,7 +310,7 @@ impl<'h> PayloadBuilder<'h> {
     }
 
     /// Closes the open payload (if it holds any item) into `out`.
-    pub(crate) fn close(&mut self, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+    pub(crate) fn close(&mut self, out: Out<'_>) -> Result<(), SerializeError> {
         let Some(mut c) = self.compressor.take() else {
             return Ok(());
         };
@@ -314,8 +321,10 @@ impl<'h> PayloadBuilder<'h> {
         self.stage.extend_from_slice(self.footer);
         c.write(&self.stage)?;
         self.stage.clear();
-        let body = c.finish()?;
-        out.push(Payload {
+        let mut body = c.finish()?;
+        // The body grew in doublings: give back the slack before it waits in a queue.
+        body.shrink_to_fit();
+        out(Payload {
             endpoint: self.endpoint,
             compression: self.compression,
             body,

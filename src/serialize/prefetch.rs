@@ -37,7 +37,7 @@ fn prefetch_slice<T>(slice: &[T]) {
 /// First stage, issued far ahead: the series' own heap blocks (the tag list and the points).
 #[inline(always)]
 pub(crate) fn series_blocks(s: &Series) {
-    prefetch_slice(&s.tags);
+    prefetch_slice(s.tags.tags());
     prefetch_line(s.points.as_ptr());
 }
 
@@ -46,8 +46,8 @@ pub(crate) fn series_blocks(s: &Series) {
 #[inline(always)]
 pub(crate) fn series_strings(s: &Series) {
     prefetch_slice(&s.name);
-    for tag in &s.tags {
-        prefetch_slice(tag);
+    for tag in s.tags.tags() {
+        prefetch_line(tag.as_ptr());
     }
 }
 
@@ -64,7 +64,7 @@ mod tests {
             Series {
                 name: empty.clone(),
                 host: empty.clone(),
-                tags: Vec::new(),
+                tags: crate::TagSet::default(),
                 kind: SeriesKind::Gauge,
                 interval: 0,
                 points: Vec::new(),
@@ -72,7 +72,7 @@ mod tests {
             Series {
                 name: Arc::from(&b"a"[..]),
                 host: empty.clone(),
-                tags: vec![empty.clone(), Arc::from(&b"env:prod"[..])],
+                tags: vec![empty.clone(), Arc::from(&b"env:prod"[..])].into(),
                 kind: SeriesKind::Rate,
                 interval: 10,
                 points: vec![Point {

@@ -392,7 +392,8 @@ mod tests {
                 t("dd.internal.resource:bad"),
                 t("device:sda"),
                 t("env:prod"),
-            ],
+            ]
+            .into(),
             kind: SeriesKind::Rate,
             interval: 10,
             points: vec![
@@ -412,7 +413,7 @@ mod tests {
         let sketch = Sketch {
             name: t("d"),
             host: t("h"),
-            tags: vec![t("")],
+            tags: vec![t("")].into(),
             points: vec![SketchPoint {
                 timestamp: 10,
                 count: 3,

@@ -1,6 +1,6 @@
 //! The serializer: one flush in, payloads out.
 
-use super::payload::PayloadBuilder;
+use super::payload::{Out, PayloadBuilder};
 use super::{Endpoint, Payload, SerializeError, SerializerConfig, json, prefetch, proto};
 use crate::Flush;
 
@@ -38,12 +38,12 @@ impl SerializeStats {
 /// Turns flushes into payloads, reusing its buffers from one flush to the next.
 ///
 /// ```
-/// use dogpipe::{Flush, Point, Series, SeriesKind, Serializer, SerializerConfig};
+/// use dogpipe::{Flush, Point, Series, SeriesKind, Serializer, SerializerConfig, TagSet};
 ///
 /// let series = Series {
 ///     name: b"reqs".as_slice().into(),
 ///     host: b"web1".as_slice().into(),
-///     tags: vec![b"env:prod".as_slice().into()],
+///     tags: TagSet::from(vec!["env:prod"]),
 ///     kind: SeriesKind::Rate,
 ///     interval: 10,
 ///     points: vec![Point { timestamp: 1_700_000_000, value: 0.5 }],
@@ -98,17 +98,29 @@ impl Serializer {
         flush: &Flush,
         out: &mut Vec<Payload>,
     ) -> Result<(), SerializeError> {
-        let before = out.len();
-        let result = self.serialize_inner(flush, out);
-        self.stats.payloads += (out.len() - before) as u64;
+        self.serialize_each(flush, |p| out.push(p))
+    }
+
+    /// Like [`serialize`](Self::serialize), but hands each payload to `each` as soon as it is
+    /// closed, so a large flush never holds all of its payloads at once.
+    ///
+    /// # Errors
+    /// As [`serialize`](Self::serialize); payloads closed before the failure were handed over.
+    pub fn serialize_each(
+        &mut self,
+        flush: &Flush,
+        mut each: impl FnMut(Payload),
+    ) -> Result<(), SerializeError> {
+        let mut count = 0u64;
+        let result = self.serialize_inner(flush, &mut |p| {
+            count += 1;
+            each(p);
+        });
+        self.stats.payloads += count;
         result
     }
 
-    fn serialize_inner(
-        &mut self,
-        flush: &Flush,
-        out: &mut Vec<Payload>,
-    ) -> Result<(), SerializeError> {
+    fn serialize_inner(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         if !flush.series.is_empty() {
             if self.config.series_v1 {
                 self.series_v1(flush, out)?;
@@ -146,7 +158,7 @@ impl Serializer {
         )
     }
 
-    fn series_v2(&mut self, flush: &Flush, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+    fn series_v2(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         let mut b = self.builder(Endpoint::SeriesV2, (b"", b"", b""));
         // Reading a series' tag strings for the first time is a cache miss each (interned
         // strings scattered over the heap): prefetch the tag list of the series
@@ -174,7 +186,7 @@ impl Serializer {
         Ok(())
     }
 
-    fn sketches(&mut self, flush: &Flush, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+    fn sketches(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         let mut b = self.builder(Endpoint::Sketches, (b"", b"", proto::SKETCH_FOOTER));
         for s in &flush.sketches {
             let body = proto::sketch_body_len(s);
@@ -199,7 +211,7 @@ impl Serializer {
         items: impl Iterator<Item = T>,
         points: impl Fn(&T) -> usize,
         write: impl Fn(&mut Vec<u8>, &T),
-        out: &mut Vec<Payload>,
+        out: Out<'_>,
     ) -> Result<u64, SerializeError> {
         let mut too_big = 0;
         for item in items {
@@ -218,7 +230,7 @@ impl Serializer {
         Ok(too_big)
     }
 
-    fn series_v1(&mut self, flush: &Flush, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+    fn series_v1(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         let mut b = self.builder(Endpoint::SeriesV1, json::SERIES_FRAMING);
         let dropped = self.json_items(
             &mut b,
@@ -232,11 +244,7 @@ impl Serializer {
         Ok(())
     }
 
-    fn service_checks(
-        &mut self,
-        flush: &Flush,
-        out: &mut Vec<Payload>,
-    ) -> Result<(), SerializeError> {
+    fn service_checks(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         let mut b = self.builder(Endpoint::ServiceChecks, json::CHECKS_FRAMING);
         let dropped = self.json_items(
             &mut b,
@@ -250,7 +258,7 @@ impl Serializer {
         Ok(())
     }
 
-    fn events(&mut self, flush: &Flush, out: &mut Vec<Payload>) -> Result<(), SerializeError> {
+    fn events(&mut self, flush: &Flush, out: Out<'_>) -> Result<(), SerializeError> {
         // One payload stream per source type: each payload holds a single group.
         let mut groups: Vec<&[u8]> = flush.events.iter().map(json::event_group).collect();
         groups.sort_unstable();

@@ -287,7 +287,7 @@ fn sketch(name: &str, bins: usize) -> Sketch {
     Sketch {
         name: t(name.as_bytes()),
         host: t(b""),
-        tags: vec![t(b"env:prod")],
+        tags: vec![t(b"env:prod")].into(),
         points: vec![SketchPoint {
             timestamp: 1_700_000_000,
             count: bins as i64,
@@ -442,7 +442,7 @@ fn event(title: &str, source: Option<&str>) -> EventRecord {
         priority: Priority::Low,
         source_type_name: source.map(|s| s.as_bytes().to_vec()),
         alert_type: AlertType::Warning,
-        tags: vec![t(b"a:b")],
+        tags: vec![t(b"a:b")].into(),
     }
 }
 
@@ -481,7 +481,7 @@ fn service_checks_are_a_json_array_with_null_tags_when_empty() {
 fn events_are_grouped_by_source_type_one_group_per_payload() {
     let mut plain = event("t", None);
     plain.aggregation_key = None;
-    plain.tags.clear();
+    plain.tags = crate::TagSet::default();
     let flush = Flush {
         events: vec![
             event("a", Some("nagios")),
@@ -573,6 +573,28 @@ fn the_default_point_limit_splits_ten_thousand_points_per_payload() {
         25_000
     );
     assert_eq!(stats.payloads, 3);
+}
+
+#[test]
+fn payloads_are_handed_over_as_they_close_without_spare_capacity() {
+    let flush = Flush {
+        series: (0..25_000)
+            .map(|i| series(&format!("m{i}"), &["env:x"], 1))
+            .collect(),
+        ..Flush::default()
+    };
+    let (collected, _) = run(SerializerConfig::default(), &flush);
+    let mut serializer = Serializer::new(SerializerConfig::default());
+    let mut handed = Vec::new();
+    serializer
+        .serialize_each(&flush, |p| {
+            // A closed body keeps no slack for the time it waits in a queue.
+            assert!(p.body.capacity() <= p.body.len() + p.body.len() / 8);
+            handed.push(p);
+        })
+        .unwrap();
+    assert_eq!(handed, collected);
+    assert_eq!(serializer.stats().payloads, 3);
 }
 
 #[test]
@@ -681,7 +703,7 @@ fn arb_series() -> impl Strategy<Value = Series> {
         .prop_map(|(name, host, tags, kind, interval, points)| Series {
             name,
             host,
-            tags,
+            tags: tags.into(),
             kind,
             interval,
             points: points
@@ -719,7 +741,7 @@ fn arb_sketch() -> impl Strategy<Value = Sketch> {
         .prop_map(|(name, host, tags, points)| Sketch {
             name,
             host,
-            tags,
+            tags: tags.into(),
             points,
         })
 }

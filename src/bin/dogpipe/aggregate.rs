@@ -276,7 +276,7 @@ fn render_series(s: &Series, out: &mut String) {
         .str("type", s.kind.as_str().as_bytes())
         .opt_int("interval", Some(i64::from(s.interval)))
         .str("host", &s.host)
-        .str_array("tags", s.tags.iter().map(|t| &t[..]))
+        .str_array("tags", s.tags.iter())
         .raw("points", &points)
         .end();
 }
@@ -305,7 +305,7 @@ fn render_sketch(s: &Sketch, out: &mut String) {
         .str("kind", b"sketch")
         .str("metric", &s.name)
         .str("host", &s.host)
-        .str_array("tags", s.tags.iter().map(|t| &t[..]))
+        .str_array("tags", s.tags.iter())
         .raw("points", &points)
         .end();
 }
@@ -321,7 +321,7 @@ fn render_event(e: &EventRecord, out: &mut String) {
         .str("priority", e.priority.as_str().as_bytes())
         .opt_str("source_type_name", e.source_type_name.as_deref())
         .str("alert_type", e.alert_type.as_str().as_bytes())
-        .str_array("tags", e.tags.iter().map(|t| &t[..]))
+        .str_array("tags", e.tags.iter())
         .end();
 }
 
@@ -333,7 +333,7 @@ fn render_service_check(sc: &ServiceCheckRecord, out: &mut String) {
         .opt_int("timestamp", Some(sc.timestamp))
         .str("host", &sc.host)
         .opt_str("message", sc.message.as_deref())
-        .str_array("tags", sc.tags.iter().map(|t| &t[..]))
+        .str_array("tags", sc.tags.iter())
         .end();
 }
 
