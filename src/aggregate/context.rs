@@ -249,6 +249,11 @@ impl ContextStore {
         self.table.len()
     }
 
+    /// The kind of every context.
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
+        self.table.iter().map(|c| c.kind)
+    }
+
     /// The interned tag set of `r`.
     fn tag_set(
         tag_sets: &mut HashTable<TagSet>,

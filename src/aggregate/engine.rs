@@ -339,9 +339,16 @@ impl ShardedAggregator {
             }
         }
         drop(reply);
-        for (flush, _) in replies.iter() {
-            out.series.extend(flush.series);
-            out.sketches.extend(flush.sketches);
+        let flushes: Vec<Flush> = replies.iter().map(|(flush, _)| flush).collect();
+        if flushes.len() > 1 {
+            out.series
+                .reserve_exact(flushes.iter().map(|f| f.series.len()).sum());
+            out.sketches
+                .reserve_exact(flushes.iter().map(|f| f.sketches.len()).sum());
+        }
+        for flush in flushes {
+            append(&mut out.series, flush.series);
+            append(&mut out.sketches, flush.sketches);
         }
         out
     }
@@ -369,6 +376,16 @@ impl ShardedAggregator {
     /// The number of shards.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+}
+
+/// Appends `more` to `out`, taking `more` whole when `out` is empty (a large flush is not
+/// copied, and memory is not held twice, when one shard sends everything).
+fn append<T>(out: &mut Vec<T>, mut more: Vec<T>) {
+    if out.is_empty() && more.capacity() >= out.capacity() {
+        std::mem::swap(out, &mut more);
+    } else {
+        out.append(&mut more);
     }
 }
 

@@ -80,13 +80,7 @@ pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series) {
     }
     out.extend_from_slice(b"],\"tags\":");
     let device = super::proto::device_of(s);
-    put_str_array(
-        out,
-        s.tags
-            .iter()
-            
-            .filter(|t| !t.starts_with(b"device:")),
-    );
+    put_str_array(out, s.tags.iter().filter(|t| !t.starts_with(b"device:")));
     out.extend_from_slice(b",\"host\":");
     put_str(out, &s.host);
     if let Some(d) = device {

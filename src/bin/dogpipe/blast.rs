@@ -177,7 +177,11 @@ fn context_key(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
     let mut fields = line.split(|&b| b == b'|');
     let name = fields.next().unwrap_or_default();
     let name = name.split(|&b| b == b':').next().unwrap_or_default();
-    let kind = fields.next().unwrap_or_default();
+    // Timings and histograms aggregate alike.
+    let kind = match fields.next().unwrap_or_default() {
+        b"ms" => b"h".as_slice(),
+        kind => kind,
+    };
     let tags = fields
         .find(|f| f.first() == Some(&b'#'))
         .unwrap_or_default();
