@@ -6,4 +6,5 @@ mod settings;
 
 pub use agent::{Agent, AgentError, Telemetry};
 pub use health::check as check_health;
+pub(crate) use settings::env_name;
 pub use settings::{ConfigError, Settings};
