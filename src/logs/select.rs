@@ -668,6 +668,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```yaml\n- kube_namespace: payments").unwrap() + 8;
+        let len = readme[start..].find("```").unwrap();
+        let c = PodLogConfigs::parse("README.md", &readme[start..start + len]).unwrap();
+        assert_eq!(c.len(), 2);
+        let e = c.find("payments", "api-5d8f", "api").unwrap();
+        assert!(e.rules.multi_line().is_some());
+        assert_eq!(c.find("ingress", "x", "y").unwrap().source.as_deref(), Some("nginx"));
+    }
+
+    #[test]
     fn a_global_include_does_not_undo_a_logs_exclude() {
         // Two filters (container_* and container_*_logs), each with include-beats-exclude;
         // a file is excluded when either excludes it.
