@@ -6,7 +6,6 @@ use super::rules::{ProcessingRules, RuleScope};
 use super::select::{ContainerFilter, PodLogConfigs, Selection, SelectionError};
 use super::tailer::{LogsStats, Tailer, TailerConfig};
 use crate::forward::Sink;
-use crate::pipeline::env_name;
 use crate::{Compression, ConfigError, Settings};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -155,7 +154,7 @@ impl LogsConfig {
                     exclude_key
                 };
                 invalid(
-                    &env_name(key),
+                    &settings.source_name(key),
                     entry,
                     &format!(
                         "`name:`, `kube_namespace:` or `image:` followed by a regular \
@@ -378,11 +377,19 @@ const IDLE_SLEEP: Duration = Duration::from_millis(50);
 
 impl LogsPipeline {
     /// Starts tailing (resuming from the registry in the run directory). Warnings (unreadable
-    /// directories, the open-files limit, sink refusals) go to stderr.
+    /// directories, the open-files limit, sink refusals, skipped containers, nothing selected)
+    /// go to stderr.
     pub fn start(config: LogsConfig, mut sink: Box<dyn Sink + Send>, hostname: &str) -> LogsHandle {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
         let stats = Arc::new(Mutex::new(LogsStats::default()));
         let shared = Arc::clone(&stats);
+        if !config.collect_all && config.pod_configs.is_empty() {
+            eprintln!(
+                "dogpipe logs: DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL is false and no \
+                 DOGPIPE_LOGS_CONFIG_FILE entry selects containers: no container logs are \
+                 collected"
+            );
+        }
         let tailer_config = config.tailer_config(hostname);
         let stop_wait = config.stop_wait;
         let thread = std::thread::Builder::new()
@@ -560,6 +567,16 @@ mod tests {
         assert!(c.collect_all);
         assert!(excluded(&c, "ns", "a") && excluded(&c, "ns", "b"));
         assert!(!excluded(&c, "ns", "c"));
+        let s = Settings::new(
+            Vec::new(),
+            Some(("datadog.yaml", "container_include:\n  - \"name:(\"\n")),
+        )
+        .unwrap();
+        let e = LogsConfig::from_settings(&s).unwrap_err();
+        assert!(
+            e.to_string().starts_with("container_include=\"name:(\""),
+            "the file key is named: {e}"
+        );
     }
 
     #[test]

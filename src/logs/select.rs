@@ -668,6 +668,18 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+        for text in [
+            format!("- {}", "[".repeat(200_000)),
+            format!("- {{a: {}1{}}}", "[".repeat(5_000), "]".repeat(5_000)),
+            format!("[{}1{}]", "[".repeat(5_000), "]".repeat(5_000)),
+        ] {
+            let e = PodLogConfigs::parse("deep.yaml", &text).unwrap_err();
+            assert!(e.to_string().contains("deep.yaml"), "{e}");
+        }
+    }
+
+    #[test]
     fn the_readme_example_parses() {
         let readme = include_str!("../../README.md");
         let start = readme.find("```yaml\n- kube_namespace: payments").unwrap() + 8;
@@ -676,7 +688,10 @@ mod tests {
         assert_eq!(c.len(), 2);
         let e = c.find("payments", "api-5d8f", "api").unwrap();
         assert!(e.rules.multi_line().is_some());
-        assert_eq!(c.find("ingress", "x", "y").unwrap().source.as_deref(), Some("nginx"));
+        assert_eq!(
+            c.find("ingress", "x", "y").unwrap().source.as_deref(),
+            Some("nginx")
+        );
     }
 
     #[test]

@@ -206,21 +206,8 @@ impl Tailer {
             skipped_containers: HashSet::new(),
             warned_not_configured: false,
         };
-        t.stats.filter_entries_ignored = t
-            .config
-            .selection
-            .filters
-            .iter()
-            .map(|f| f.ignored().len() as u64)
-            .sum();
-        let ignored: Vec<String> = t
-            .config
-            .selection
-            .filters
-            .iter()
-            .flat_map(|f| f.ignored().iter().cloned())
-            .collect();
-        for entry in ignored {
+        for entry in t.config.selection.filters.iter().flat_map(|f| f.ignored()) {
+            t.stats.filter_entries_ignored += 1;
             t.warnings.push(format!(
                 "container filter entry {entry:?} ignored: it does not start with `name:`, \
                  `kube_namespace:` or `image:`"

@@ -6,5 +6,4 @@ mod settings;
 
 pub use agent::{Agent, AgentError, Telemetry};
 pub use health::check as check_health;
-pub(crate) use settings::env_name;
 pub use settings::{ConfigError, Settings};

@@ -343,6 +343,13 @@ impl Settings {
         self.string(key)
     }
 
+    /// Where a key's value comes from, for messages: its variable when set there, else the file
+    /// key when set there, else the variable.
+    pub(crate) fn source_name(&self, key: &str) -> String {
+        self.raw(key)
+            .map_or_else(|| env_name(key), |(name, _)| name)
+    }
+
     /// A string setting; empty values count as unset.
     pub fn string(&self, key: &str) -> Option<String> {
         match self.raw(key)? {
