@@ -194,6 +194,7 @@ fn end_to_end(pods: &std::path::Path, run: &std::path::Path, messages: u64) -> u
     let _ = std::fs::remove_dir_all(run);
     let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let config = LogsConfig::default()
+        .with_container_collect_all(true)
         .with_pods_dir(pods)
         .with_run_path(run)
         .with_decoder(DecoderConfig::default().with_format(LogFormat::Cri));
@@ -220,6 +221,7 @@ fn bench_end_to_end(c: &mut Criterion) {
     let run = dir.join("run");
     // The message count, from one run.
     let config = LogsConfig::default()
+        .with_container_collect_all(true)
         .with_pods_dir(&pods)
         .with_run_path(&run);
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));

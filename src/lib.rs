@@ -215,12 +215,13 @@ pub use dogstatsd::{
 };
 
 pub use logs::{
-    BatchConfig, CriError, CriLine, DEFAULT_AGGREGATION_TIMEOUT, DEFAULT_BATCH_MAX_CONTENT_BYTES,
-    DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT, DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, Decoder, DecoderConfig, DecoderStats, DockerError,
-    DockerErrorKind, DockerLine, Frame, LineFramer, LogFormat, LogMessage, LogsConfig, LogsHandle,
-    LogsPipeline, LogsStats, OwnedLogMessage, PodLogPath, ProcessingRules, RuleError,
-    RuleErrorKind, RuleScope, Stream, container_id_from_symlink_name, parse_cri, parse_docker,
+    BatchConfig, ContainerFilter, CriError, CriLine, DEFAULT_AGGREGATION_TIMEOUT,
+    DEFAULT_BATCH_MAX_CONTENT_BYTES, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, Decoder, DecoderConfig,
+    DecoderStats, DockerError, DockerErrorKind, DockerLine, Frame, LineFramer, LogFormat,
+    LogMessage, LogsConfig, LogsHandle, LogsPipeline, LogsStats, OwnedLogMessage, PodLogConfigs,
+    PodLogPath, ProcessingRules, RuleError, RuleErrorKind, RuleScope, SelectionError, Stream,
+    container_id_from_symlink_name, parse_cri, parse_docker,
 };
 pub use net::{ListenError, ListenerConfig, ListenerStats, Listeners, Packet};
 pub use pipeline::{Agent, AgentError, ConfigError, Settings, Telemetry, check_health};

@@ -11,6 +11,7 @@ fn start(dir: &Path) -> Child {
         .arg("run")
         .env_clear()
         .env("DD_LOGS_ENABLED", "true")
+        .env("DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL", "true")
         .env("DOGPIPE_POD_LOGS_DIR", dir.join("pods"))
         .env("DD_LOGS_CONFIG_RUN_PATH", dir.join("run"))
         .env("DD_LOGS_CONFIG_FILE_SCAN_PERIOD", "1")

@@ -60,6 +60,7 @@ fn wait_for(out: &Path, n: usize) {
 fn config(pods: &Path, run: &Path) -> LogsConfig {
     LogsConfig::default()
         .with_enabled(true)
+        .with_container_collect_all(true)
         .with_pods_dir(pods)
         .with_run_path(run)
         .with_scan_period(Duration::from_millis(50))

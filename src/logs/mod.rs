@@ -13,6 +13,7 @@ mod path;
 mod pipeline;
 mod registry;
 mod rules;
+mod select;
 mod tailer;
 #[cfg(test)]
 mod tailer_tests;
@@ -32,4 +33,5 @@ pub use message::{LogMessage, OwnedLogMessage, Stream};
 pub use path::{PodLogPath, container_id_from_symlink_name};
 pub use pipeline::{DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, LogsConfig, LogsHandle, LogsPipeline};
 pub use rules::{ProcessingRules, RuleError, RuleErrorKind, RuleScope};
+pub use select::{ContainerFilter, PodLogConfigs, SelectionError};
 pub use tailer::LogsStats;

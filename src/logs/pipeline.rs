@@ -3,6 +3,7 @@
 use super::decoder::DecoderConfig;
 use super::intake::BatchConfig;
 use super::rules::{ProcessingRules, RuleScope};
+use super::select::{ContainerFilter, PodLogConfigs, Selection, SelectionError};
 use super::tailer::{LogsStats, Tailer, TailerConfig};
 use crate::forward::Sink;
 use crate::{Compression, ConfigError, Settings};
@@ -30,6 +31,10 @@ pub struct LogsConfig {
     max_pending_payloads: usize,
     logs_url: Option<String>,
     stop_wait: Duration,
+    collect_all: bool,
+    container_filter: ContainerFilter,
+    logs_container_filter: ContainerFilter,
+    pod_configs: PodLogConfigs,
 }
 
 impl Default for LogsConfig {
@@ -46,6 +51,10 @@ impl Default for LogsConfig {
             max_pending_payloads: 10,
             logs_url: None,
             stop_wait: Duration::from_secs(10),
+            collect_all: false,
+            container_filter: ContainerFilter::default(),
+            logs_container_filter: ContainerFilter::default(),
+            pod_configs: PodLogConfigs::default(),
         }
     }
 }
@@ -62,10 +71,16 @@ impl LogsConfig {
     /// Reads `DD_LOGS_ENABLED`, `DOGPIPE_POD_LOGS_DIR`, `DD_LOGS_CONFIG_RUN_PATH`,
     /// `DD_LOGS_CONFIG_FILE_SCAN_PERIOD` (s), `DD_LOGS_CONFIG_BATCH_WAIT` (s),
     /// `DD_LOGS_CONFIG_OPEN_FILES_LIMIT`, `DD_LOGS_CONFIG_COMPRESSION_KIND` (`zstd` or `gzip`),
-    /// `DD_LOGS_CONFIG_LOGS_DD_URL` and `DD_LOGS_CONFIG_PROCESSING_RULES` (a JSON array).
+    /// `DD_LOGS_CONFIG_LOGS_DD_URL`, `DD_LOGS_CONFIG_PROCESSING_RULES` (a JSON array),
+    /// `DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL`, the container lists `DD_CONTAINER_INCLUDE` /
+    /// `DD_CONTAINER_EXCLUDE` (each falling back to the legacy `DD_AC_INCLUDE` / `DD_AC_EXCLUDE`
+    /// when empty) and `DD_CONTAINER_INCLUDE_LOGS` / `DD_CONTAINER_EXCLUDE_LOGS`, and the
+    /// per-pod logs config file `DOGPIPE_LOGS_CONFIG_FILE` (read here).
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] naming the setting whose value is not understood.
+    /// [`ConfigError::Invalid`] naming the setting whose value is not understood (an include or
+    /// exclude entry whose regex does not compile among them), [`ConfigError::File`] naming the
+    /// per-pod logs config file, and the entry, when it cannot be used.
     pub fn from_settings(settings: &Settings) -> Result<LogsConfig, ConfigError> {
         let mut c = LogsConfig::default();
         if let Some(on) = settings.bool("logs_enabled")? {
@@ -118,7 +133,101 @@ impl LogsConfig {
                 )
             })?;
         }
+        let list = |key: &str| settings.list(key).unwrap_or_default();
+        let with_fallback = |key: &'static str, legacy: &'static str| {
+            let new = list(key);
+            if new.is_empty() {
+                (legacy, list(legacy))
+            } else {
+                (key, new)
+            }
+        };
+        let filter = |(include_key, include): (&str, Vec<String>),
+                      (exclude_key, exclude): (&str, Vec<String>)| {
+            ContainerFilter::parse(&include, &exclude).map_err(|e| {
+                let SelectionError::InvalidFilter { entry, reason } = &e else {
+                    return invalid(include_key, "", &e.to_string());
+                };
+                let key = if include.contains(entry) {
+                    include_key
+                } else {
+                    exclude_key
+                };
+                invalid(
+                    &settings.source_name(key),
+                    entry,
+                    &format!(
+                        "`name:`, `kube_namespace:` or `image:` followed by a regular \
+                         expression ({reason})"
+                    ),
+                )
+            })
+        };
+        c.container_filter = filter(
+            with_fallback("container_include", "ac_include"),
+            with_fallback("container_exclude", "ac_exclude"),
+        )?;
+        c.logs_container_filter = filter(
+            ("container_include_logs", list("container_include_logs")),
+            ("container_exclude_logs", list("container_exclude_logs")),
+        )?;
+        if let Some(on) = settings.bool("logs_config.container_collect_all")? {
+            c.collect_all = on;
+        }
+        if let Some(path) = settings.string("dogpipe_logs_config_file") {
+            c.pod_configs = PodLogConfigs::load(Path::new(&path)).map_err(|e| match e {
+                SelectionError::PodConfig {
+                    path,
+                    entry: Some(i),
+                    reason,
+                } => ConfigError::File {
+                    path,
+                    reason: format!("entry #{i}: {reason} (DOGPIPE_LOGS_CONFIG_FILE)"),
+                },
+                SelectionError::PodConfig { path, reason, .. } => ConfigError::File {
+                    path,
+                    reason: format!("{reason} (DOGPIPE_LOGS_CONFIG_FILE)"),
+                },
+                other => ConfigError::File {
+                    path: path.clone(),
+                    reason: other.to_string(),
+                },
+            })?;
+        }
         Ok(c)
+    }
+
+    /// Whether every container's logs are collected (`DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL`),
+    /// minus the excluded ones. When false, only containers matched by an entry of the per-pod
+    /// configs ([`with_pod_configs`](Self::with_pod_configs)) are collected, as the Agent
+    /// collects only containers with a logs annotation. Defaults to false, the Agent's default.
+    pub fn with_container_collect_all(mut self, all: bool) -> Self {
+        self.collect_all = all;
+        self
+    }
+
+    /// The global container filter (`DD_CONTAINER_INCLUDE` / `DD_CONTAINER_EXCLUDE`). A file is
+    /// not collected when this filter or the
+    /// [logs one](Self::with_logs_container_filter) excludes its container. Defaults to an
+    /// empty filter (nothing excluded).
+    pub fn with_container_filter(mut self, filter: ContainerFilter) -> Self {
+        self.container_filter = filter;
+        self
+    }
+
+    /// The logs-only container filter (`DD_CONTAINER_INCLUDE_LOGS` /
+    /// `DD_CONTAINER_EXCLUDE_LOGS`). Defaults to an empty filter (nothing excluded).
+    pub fn with_logs_container_filter(mut self, filter: ContainerFilter) -> Self {
+        self.logs_container_filter = filter;
+        self
+    }
+
+    /// Per-pod logs configs (`DOGPIPE_LOGS_CONFIG_FILE`): source, service, tags and processing
+    /// rules by container, and which containers are collected when collect-all is off.
+    /// Defaults to none.
+    pub fn with_pod_configs(mut self, configs: PodLogConfigs) -> Self {
+        self.pod_configs = configs;
+        self
     }
 
     /// Whether logs are collected (`DD_LOGS_ENABLED`). Defaults to false.
@@ -217,6 +326,14 @@ impl LogsConfig {
             read_bytes: 256 << 10,
             registry_interval: Duration::from_secs(1),
             hostname: hostname.to_string(),
+            selection: Selection {
+                collect_all: self.collect_all,
+                filters: vec![
+                    self.container_filter.clone(),
+                    self.logs_container_filter.clone(),
+                ],
+                pods: self.pod_configs.clone(),
+            },
         }
     }
 }
@@ -228,6 +345,7 @@ impl LogsConfig {
 /// use dogpipe::{FileSink, LogsConfig, LogsPipeline};
 ///
 /// let config = LogsConfig::default()
+///     .with_container_collect_all(true)
 ///     .with_pods_dir("/var/log/pods")
 ///     .with_run_path("/tmp/dogpipe-run");
 /// let sink = FileSink::create("/tmp/dogpipe-out")?;
@@ -259,11 +377,19 @@ const IDLE_SLEEP: Duration = Duration::from_millis(50);
 
 impl LogsPipeline {
     /// Starts tailing (resuming from the registry in the run directory). Warnings (unreadable
-    /// directories, the open-files limit, sink refusals) go to stderr.
+    /// directories, the open-files limit, sink refusals, skipped containers, nothing selected)
+    /// go to stderr.
     pub fn start(config: LogsConfig, mut sink: Box<dyn Sink + Send>, hostname: &str) -> LogsHandle {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
         let stats = Arc::new(Mutex::new(LogsStats::default()));
         let shared = Arc::clone(&stats);
+        if !config.collect_all && config.pod_configs.is_empty() {
+            eprintln!(
+                "dogpipe logs: DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL is false and no \
+                 DOGPIPE_LOGS_CONFIG_FILE entry selects containers: no container logs are \
+                 collected"
+            );
+        }
         let tailer_config = config.tailer_config(hostname);
         let stop_wait = config.stop_wait;
         let thread = std::thread::Builder::new()
@@ -384,5 +510,135 @@ mod tests {
             e.to_string().contains("DD_LOGS_CONFIG_PROCESSING_RULES"),
             "{e}"
         );
+    }
+
+    fn excluded(c: &LogsConfig, namespace: &str, name: &str) -> bool {
+        let path = format!("/var/log/pods/{namespace}_p_u/{name}/0.log");
+        matches!(
+            c.tailer_config("h").selection.decide(&path),
+            super::super::select::Decision::Excluded
+        )
+    }
+
+    #[test]
+    fn container_lists_come_from_the_new_keys_else_the_legacy_ones() {
+        let c = LogsConfig::from_settings(&settings(&[
+            ("DD_AC_EXCLUDE", "name:legacy"),
+            ("DD_AC_INCLUDE", "name:x"),
+            ("DD_CONTAINER_EXCLUDE", "name:new kube_namespace:^kube-"),
+        ]))
+        .unwrap();
+        assert!(excluded(&c, "default", "new"));
+        assert!(excluded(&c, "kube-system", "y"));
+        assert!(
+            !excluded(&c, "kube-system", "x"),
+            "the legacy include is used while the new one is empty"
+        );
+        assert!(!excluded(&c, "default", "legacy"), "legacy exclude ignored");
+        let c = LogsConfig::from_settings(&settings(&[
+            ("DD_AC_EXCLUDE", "name:legacy"),
+            ("DD_CONTAINER_EXCLUDE", ""),
+        ]))
+        .unwrap();
+        assert!(
+            excluded(&c, "default", "legacy"),
+            "an empty new key falls back"
+        );
+        let c = LogsConfig::from_settings(&settings(&[
+            ("DD_CONTAINER_EXCLUDE_LOGS", "kube_namespace:.*"),
+            ("DD_CONTAINER_INCLUDE_LOGS", "name:^app$"),
+        ]))
+        .unwrap();
+        assert!(excluded(&c, "ns", "sidecar"));
+        assert!(!excluded(&c, "ns", "app"));
+    }
+
+    #[test]
+    fn container_lists_are_read_from_yaml_sequences() {
+        let s = Settings::new(
+            Vec::new(),
+            Some((
+                "datadog.yaml",
+                "container_exclude_logs: [\"name:a\", \"name:b\"]\nlogs_config:\n  container_collect_all: true\n",
+            )),
+        )
+        .unwrap();
+        let c = LogsConfig::from_settings(&s).unwrap();
+        assert!(c.collect_all);
+        assert!(excluded(&c, "ns", "a") && excluded(&c, "ns", "b"));
+        assert!(!excluded(&c, "ns", "c"));
+        let s = Settings::new(
+            Vec::new(),
+            Some(("datadog.yaml", "container_include:\n  - \"name:(\"\n")),
+        )
+        .unwrap();
+        let e = LogsConfig::from_settings(&s).unwrap_err();
+        assert!(
+            e.to_string().starts_with("container_include=\"name:(\""),
+            "the file key is named: {e}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_container_regex_names_the_variable_and_the_entry() {
+        for var in [
+            "DD_CONTAINER_EXCLUDE",
+            "DD_CONTAINER_INCLUDE",
+            "DD_AC_EXCLUDE",
+            "DD_CONTAINER_EXCLUDE_LOGS",
+            "DD_CONTAINER_INCLUDE_LOGS",
+        ] {
+            let e =
+                LogsConfig::from_settings(&settings(&[(var, "name:ok image:[z-a]")])).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("{var}=\"image:[z-a]\"")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn collect_all_defaults_to_false_and_the_pod_config_file_is_loaded() {
+        let c = LogsConfig::from_settings(&settings(&[])).unwrap();
+        assert!(!c.collect_all);
+        let dir = std::env::temp_dir().join(format!("dogpipe-logs-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.yaml");
+        std::fs::write(&good, "- {container_name: app, source: s}\n").unwrap();
+        let c = LogsConfig::from_settings(&settings(&[
+            ("DOGPIPE_LOGS_CONFIG_FILE", good.to_str().unwrap()),
+            ("DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL", "true"),
+        ]))
+        .unwrap();
+        assert!(c.collect_all);
+        assert_eq!(c.pod_configs.len(), 1);
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, "- {container_name: app}\n- {pods: x}\n").unwrap();
+        let e = LogsConfig::from_settings(&settings(&[(
+            "DOGPIPE_LOGS_CONFIG_FILE",
+            bad.to_str().unwrap(),
+        )]))
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(bad.to_str().unwrap()), "{text}");
+        assert!(text.contains("entry #1"), "{text}");
+        let e = LogsConfig::from_settings(&settings(&[(
+            "DOGPIPE_LOGS_CONFIG_FILE",
+            "/nonexistent/pods.yaml",
+        )]))
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/pods.yaml"), "{e}");
+        let e = LogsConfig::from_settings(&settings(&[(
+            "DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL",
+            "maybe",
+        )]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -160,6 +160,15 @@ impl ProcessingRules {
             index: None,
             kind: RuleErrorKind::InvalidJson(e.to_string()),
         })?;
+        ProcessingRules::from_value(&value, scope)
+    }
+
+    /// Loads rules from an already parsed JSON value (an array of rule objects), as
+    /// [`from_json`](Self::from_json) does.
+    pub(crate) fn from_value(
+        value: &serde_json::Value,
+        scope: RuleScope,
+    ) -> Result<ProcessingRules, RuleError> {
         let array = value.as_array().ok_or(RuleError {
             index: None,
             kind: RuleErrorKind::NotAnArray,
@@ -265,7 +274,7 @@ impl ProcessingRules {
 }
 
 /// Rewrites Go's ASCII-only Perl classes for Rust's Unicode-aware `regex`.
-fn go_compatible(pattern: &str) -> String {
+pub(crate) fn go_compatible(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {

@@ -6,9 +6,10 @@ use super::intake::{BatchConfig, Batcher, SourceFields, encode_message};
 use super::path::PodLogPath;
 use super::registry::{Entry, Identity, Registry};
 use super::rules::ProcessingRules;
+use super::select::{Decision, PodLogConfig, Selection};
 use crate::forward::Sink;
 use crate::{Endpoint, Payload};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -58,6 +59,15 @@ pub struct LogsStats {
     pub registry_writes: u64,
     /// Registry writes that failed (retried on the next tick).
     pub registry_write_errors: u64,
+    /// Files not collected because a container include/exclude list excludes their container
+    /// (never opened; each file counted once).
+    pub files_excluded: u64,
+    /// Files not collected because collect-all is off and no entry of the per-pod logs config
+    /// file matches their container (never opened; each file counted once).
+    pub files_not_configured: u64,
+    /// Container include/exclude entries ignored because their prefix is not `name:`,
+    /// `kube_namespace:` or `image:`.
+    pub filter_entries_ignored: u64,
 }
 
 /// Settings of the tailer itself (see `LogsConfig` for the public ones).
@@ -74,6 +84,7 @@ pub(crate) struct TailerConfig {
     pub(crate) read_bytes: usize,
     pub(crate) registry_interval: Duration,
     pub(crate) hostname: String,
+    pub(crate) selection: Selection,
 }
 
 /// One open file of a path.
@@ -95,6 +106,8 @@ struct Tail {
     path_str: String,
     decoder: Decoder,
     fields: SourceFields,
+    /// Global rules followed by the container's own.
+    rules: ProcessingRules,
     /// Front: being read. Later ones: files that appeared at the path after rotations.
     files: VecDeque<OpenFile>,
     /// Seen by the current scan.
@@ -135,15 +148,28 @@ pub(crate) struct Tailer {
     stats: LogsStats,
     scratch: Vec<u8>,
     warnings: Vec<String>,
+    /// Paths the selection skipped, as of the last scan (each counted once).
+    skipped: HashSet<PathBuf>,
+    /// Container directories whose skipping was logged, as of the last scan.
+    skipped_containers: HashSet<PathBuf>,
+    /// Whether the "no per-pod entry" warning was given.
+    warned_not_configured: bool,
 }
 
-fn json_tags(path: &str) -> (String, String, String) {
+/// The service, source and tags of a file's messages: from the path, overridden and extended
+/// by the per-pod entry that matched it.
+fn json_tags(path: &str, config: Option<&PodLogConfig>) -> (String, String, String) {
     match PodLogPath::parse(path) {
-        Some(p) => (
-            p.service().to_string(),
-            p.source().to_string(),
-            p.tags().join(","),
-        ),
+        Some(p) => {
+            let mut tags = p.tags();
+            let (mut service, mut source) = (p.service(), p.source());
+            if let Some(c) = config {
+                service = c.service.as_deref().unwrap_or(service);
+                source = c.source.as_deref().unwrap_or(source);
+                tags.extend(c.tags.iter().cloned());
+            }
+            (service.to_string(), source.to_string(), tags.join(","))
+        }
         None => {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
             (
@@ -176,7 +202,17 @@ impl Tailer {
             stats: LogsStats::default(),
             scratch: Vec::new(),
             warnings: Vec::new(),
+            skipped: HashSet::new(),
+            skipped_containers: HashSet::new(),
+            warned_not_configured: false,
         };
+        for entry in t.config.selection.filters.iter().flat_map(|f| f.ignored()) {
+            t.stats.filter_entries_ignored += 1;
+            t.warnings.push(format!(
+                "container filter entry {entry:?} ignored: it does not start with `name:`, \
+                 `kube_namespace:` or `image:`"
+            ));
+        }
         if let Some(w) = warning {
             t.warnings.push(format!(
                 "{w}; starting without a registry (files read from their start)"
@@ -202,23 +238,36 @@ impl Tailer {
         tail.files.back().map(|f| (f.id, f.pos))
     }
 
-    fn new_tail(&self, path: PathBuf, path_str: String, start: u64) -> Tail {
-        let (service, source, tags) = json_tags(&path_str);
-        Tail {
+    /// A tail for a file the selection collects; `None` when it skips it.
+    fn new_tail(&self, path: PathBuf, path_str: String, start: u64) -> Option<Tail> {
+        let Decision::Collect(config) = self.config.selection.decide(&path_str) else {
+            return None;
+        };
+        let (service, source, tags) = json_tags(&path_str, config);
+        let rules = match config {
+            Some(c) => self.config.rules.clone().followed_by(c.rules.clone()),
+            None => self.config.rules.clone(),
+        };
+        Some(Tail {
             fields: SourceFields::new(&self.config.hostname, &service, &source, &tags),
-            decoder: Decoder::new(
-                self.config
-                    .decoder
-                    .clone()
-                    .with_rules(self.config.rules.clone())
-                    .with_start_offset(start),
-            ),
+            decoder: self.decoder(&rules, start),
+            rules,
             path,
             path_str,
             files: VecDeque::new(),
             seen: true,
             last_mark: None,
-        }
+        })
+    }
+
+    fn decoder(&self, rules: &ProcessingRules, start: u64) -> Decoder {
+        Decoder::new(
+            self.config
+                .decoder
+                .clone()
+                .with_rules(rules.clone())
+                .with_start_offset(start),
+        )
     }
 
     fn open_file(&mut self, file: File, identity: Identity, path: &str, start: u64) -> OpenFile {
@@ -246,6 +295,13 @@ impl Tailer {
     /// with the same device, inode and fingerprint in the same directory (a rotated file).
     fn resume(&mut self, saved: Vec<Entry>) {
         for entry in saved {
+            if !matches!(
+                self.config.selection.decide(&entry.path),
+                Decision::Collect(_)
+            ) {
+                // Excluded since it was read: counted and logged when a scan finds it.
+                continue;
+            }
             let path = PathBuf::from(&entry.path);
             let found = find_by_identity(&path, &entry.identity);
             let Some((mut file, at_path, same_content)) = found else {
@@ -284,7 +340,9 @@ impl Tailer {
             let idx = match self.tails.iter().position(|t| t.path == path) {
                 Some(i) => i,
                 None => {
-                    let tail = self.new_tail(path.clone(), entry.path.clone(), start);
+                    let Some(tail) = self.new_tail(path.clone(), entry.path.clone(), start) else {
+                        continue;
+                    };
                     self.tails.push(tail);
                     self.tails.len() - 1
                 }
@@ -305,16 +363,17 @@ impl Tailer {
             }
         }
         // The decoder starts where the first file to read resumes.
-        for tail in &mut self.tails {
-            if let Some(front) = tail.files.front() {
-                if tail.decoder.read_offset() != front.pos {
-                    tail.decoder = Decoder::new(
-                        self.config
-                            .decoder
-                            .clone()
-                            .with_rules(self.config.rules.clone())
-                            .with_start_offset(front.pos),
-                    );
+        for i in 0..self.tails.len() {
+            let Some(tail) = self.tails.get(i) else {
+                continue;
+            };
+            let Some(front) = tail.files.front() else {
+                continue;
+            };
+            if tail.decoder.read_offset() != front.pos {
+                let decoder = self.decoder(&tail.rules, front.pos);
+                if let Some(tail) = self.tails.get_mut(i) {
+                    tail.decoder = decoder;
                 }
             }
         }
@@ -597,6 +656,8 @@ impl Tailer {
             tail.seen = false;
         }
         let mut over_limit = false;
+        let mut skipped = HashSet::new();
+        let mut skipped_containers = HashSet::new();
         for path in found {
             if let Some(i) = self.tails.iter().position(|t| t.path == path) {
                 if let Some(t) = self.tails.get_mut(i) {
@@ -605,24 +666,43 @@ impl Tailer {
                 self.check_rotation(i);
                 continue;
             }
-            if self.tails.len() >= self.config.open_files_limit {
-                over_limit = true;
+            if self.skipped.contains(&path) {
+                if let Some(dir) = path.parent() {
+                    skipped_containers.insert(dir.to_path_buf());
+                }
+                skipped.insert(path);
                 continue;
             }
             let Some(path_str) = path.to_str().map(str::to_owned) else {
                 continue;
             };
+            if !matches!(
+                self.config.selection.decide(&path_str),
+                Decision::Collect(_)
+            ) {
+                self.skip(&path, &path_str, &mut skipped_containers);
+                skipped.insert(path);
+                continue;
+            }
+            if self.tails.len() >= self.config.open_files_limit {
+                over_limit = true;
+                continue;
+            }
             let opened = File::open(&path).and_then(|f| Identity::of(&f).map(|id| (f, id)));
             match opened {
                 Ok((file, identity)) => {
+                    let Some(mut tail) = self.new_tail(path, path_str.clone(), 0) else {
+                        continue;
+                    };
                     let open = self.open_file(file, identity, &path_str, 0);
-                    let mut tail = self.new_tail(path, path_str, 0);
                     tail.files.push_back(open);
                     self.tails.push(tail);
                 }
                 Err(_) => self.stats.io_errors += 1,
             }
         }
+        self.skipped = skipped;
+        self.skipped_containers = skipped_containers;
         if over_limit {
             self.stats.open_files_limit_reached += 1;
             self.warnings.push(format!(
@@ -637,6 +717,46 @@ impl Tailer {
                     f.gone = true;
                 }
             }
+        }
+    }
+
+    /// Counts a file the selection skips (it is never opened) and logs its container once.
+    fn skip(&mut self, path: &Path, path_str: &str, logged: &mut HashSet<PathBuf>) {
+        let excluded = matches!(self.config.selection.decide(path_str), Decision::Excluded);
+        if excluded {
+            self.stats.files_excluded += 1;
+        } else {
+            self.stats.files_not_configured += 1;
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let first = !self.skipped_containers.contains(&dir) && !logged.contains(&dir);
+        logged.insert(dir);
+        if !first {
+            return;
+        }
+        let container = PodLogPath::parse(path_str).map_or_else(
+            || format!("`{path_str}`"),
+            |p| {
+                format!(
+                    "container {} of pod {}/{}",
+                    p.container(),
+                    p.namespace(),
+                    p.pod()
+                )
+            },
+        );
+        if excluded {
+            self.warnings.push(format!(
+                "{container}: logs not collected, excluded by DD_CONTAINER_EXCLUDE[_LOGS] \
+                 (or DD_AC_EXCLUDE)"
+            ));
+        } else if !self.warned_not_configured {
+            self.warned_not_configured = true;
+            self.warnings.push(format!(
+                "{container}: logs not collected, no entry of DOGPIPE_LOGS_CONFIG_FILE matches \
+                 it and DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL is false (other such files are \
+                 only counted, in files_not_configured)"
+            ));
         }
     }
 

@@ -186,6 +186,7 @@ impl World {
             read_bytes: 64,
             registry_interval: Duration::from_secs(1),
             hostname: "node-1".into(),
+            selection: crate::logs::select::Selection::collect_all(),
         }
     }
 
@@ -542,5 +543,53 @@ fn files_over_the_open_files_limit_wait_and_the_limit_is_counted() {
             .iter()
             .any(|w| w.contains("DD_LOGS_CONFIG_OPEN_FILES_LIMIT"))
     );
+    let _ = fs::remove_dir_all(&world.dir);
+}
+
+#[test]
+fn excluded_files_are_never_opened_counted_once_each_and_logged_once_per_container() {
+    use super::select::{ContainerFilter, Selection};
+    let mut world = World::new();
+    let mut sink = TestSink::new();
+    let skip = world.pods.join("skip_web_u9/app");
+    fs::create_dir_all(&skip).unwrap();
+    fs::write(skip.join("0.log"), "old\n").unwrap();
+    fs::write(skip.join("1.log"), "new\n").unwrap();
+    let mut config = world.config();
+    config.selection = Selection {
+        filters: vec![ContainerFilter::parse(&[] as &[&str], &["kube_namespace:^skip$"]).unwrap()],
+        ..Selection::collect_all()
+    };
+    let mut tailer = Tailer::new(config.clone());
+    world.apply(&Action::Write(0, 2), &mut tailer, &mut sink);
+    let mut warnings = Vec::new();
+    for _ in 0..4 {
+        world.scan(&mut tailer, &mut sink);
+        warnings.extend(tailer.take_warnings());
+    }
+    let stats = tailer.stats();
+    assert_eq!(stats.files_excluded, 2, "{stats:?}");
+    assert_eq!(stats.files_opened, 1, "{stats:?}");
+    assert_eq!(stats.messages, 2);
+    let logged: Vec<_> = warnings.iter().filter(|w| w.contains("skip/web")).collect();
+    assert_eq!(logged.len(), 1, "{warnings:?}");
+    assert!(sink.received.iter().all(|m| m != "old" && m != "new"));
+
+    // Collected in a first run, excluded after a restart: not resumed, not reopened.
+    let mut sink = TestSink::new();
+    tailer.stop(&mut sink, world.now, world.wall, Duration::ZERO);
+    config.selection = Selection {
+        filters: vec![ContainerFilter::parse(&[] as &[&str], &["name:^app$"]).unwrap()],
+        ..Selection::collect_all()
+    };
+    let mut tailer = Tailer::new(config);
+    world.scan(&mut tailer, &mut sink);
+    let stats = tailer.stats();
+    assert_eq!(
+        (stats.files_resumed, stats.files_opened),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.files_excluded, 3, "{stats:?}");
     let _ = fs::remove_dir_all(&world.dir);
 }

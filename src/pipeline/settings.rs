@@ -106,7 +106,7 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ("logs_enabled", "collect container logs (default false)"),
     (
         "logs_config.container_collect_all",
-        "collect the logs of every container",
+        "collect the logs of every container, not only configured ones (default false)",
     ),
     (
         "logs_config.run_path",
@@ -160,6 +160,10 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     (
         "dogpipe_pod_logs_dir",
         "pod logs directory (default /var/log/pods)",
+    ),
+    (
+        "dogpipe_logs_config_file",
+        "per-pod logs configs (YAML or JSON): source, service, tags, rules",
     ),
 ];
 
@@ -337,6 +341,13 @@ impl Settings {
         }
         let (key, _) = KEYS.iter().find(|(key, _)| env_name(key) == name)?;
         self.string(key)
+    }
+
+    /// Where a key's value comes from, for messages: its variable when set there, else the file
+    /// key when set there, else the variable.
+    pub(crate) fn source_name(&self, key: &str) -> String {
+        self.raw(key)
+            .map_or_else(|| env_name(key), |(name, _)| name)
     }
 
     /// A string setting; empty values count as unset.
