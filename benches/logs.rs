@@ -200,7 +200,7 @@ fn end_to_end(pods: &std::path::Path, run: &std::path::Path, messages: u64) -> u
         .with_decoder(DecoderConfig::default().with_format(LogFormat::Cri));
     let handle = LogsPipeline::start(config, Box::new(CountingSink(compressed.clone())), "node-1");
     while handle.stats().messages < messages {
-        std::thread::sleep(std::time::Duration::from_micros(200));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let stats = handle.stop();
     assert_eq!(stats.messages, messages);

@@ -190,6 +190,7 @@ mod logs;
 mod net;
 mod pipeline;
 mod serialize;
+mod simd;
 
 pub use aggregate::{
     AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,

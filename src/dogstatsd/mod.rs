@@ -12,7 +12,6 @@ mod number;
 mod origin;
 mod scan;
 mod service_check;
-mod simd;
 mod span;
 mod tags;
 

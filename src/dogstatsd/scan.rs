@@ -6,7 +6,7 @@
 //! rest to `memchr`'s vector code, which wins on long runs. Haystacks shorter than sixteen bytes
 //! are tested eight bytes at a time in a `u64` (SWAR).
 
-use super::simd;
+use crate::simd;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;

@@ -1,6 +1,8 @@
 //! The logs intake format: one JSON object per message, batched into compressed JSON arrays.
 
-use crate::{Compression, Endpoint, Payload, SerializeError, compress_all};
+use crate::serialize::BatchCompressor;
+use crate::simd;
+use crate::{Compression, Endpoint, Payload, SerializeError};
 use std::time::{Duration, Instant};
 
 /// Default of [`BatchConfig::with_max_messages`].
@@ -73,11 +75,28 @@ pub(crate) fn push_json_string(out: &mut Vec<u8>, content: &[u8]) {
     out.push(b'"');
     let mut i = 0;
     let mut run = 0;
-    while let Some(&b) = content.get(i) {
-        if (0x20..0x80).contains(&b) && !matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&') {
-            i += 1;
-            continue;
-        }
+    loop {
+        // Skip plain bytes sixteen at a time, then one at a time near the end.
+        let b = loop {
+            if let Some(chunk) = content
+                .get(i..i + 16)
+                .and_then(|c| <&[u8; 16]>::try_from(c).ok())
+            {
+                match simd::mask_json(chunk) {
+                    0 => i += 16,
+                    m => {
+                        i += m.trailing_zeros() as usize;
+                        break content.get(i).copied();
+                    }
+                }
+            } else {
+                match content.get(i) {
+                    Some(&b) if !simd::json_special(b) => i += 1,
+                    other => break other.copied(),
+                }
+            }
+        };
+        let Some(b) = b else { break };
         out.extend_from_slice(content.get(run..i).unwrap_or_default());
         if b < 0x80 {
             match b {
@@ -183,6 +202,7 @@ pub(crate) fn encode_message(
 #[derive(Debug)]
 pub(crate) struct Batcher {
     config: BatchConfig,
+    compressor: BatchCompressor,
     body: Vec<u8>,
     count: usize,
     content_bytes: usize,
@@ -193,6 +213,7 @@ impl Batcher {
     pub(crate) fn new(config: BatchConfig) -> Batcher {
         Batcher {
             config,
+            compressor: BatchCompressor::default(),
             body: Vec::new(),
             count: 0,
             content_bytes: 0,
@@ -240,7 +261,9 @@ impl Batcher {
             return Ok(None);
         }
         self.body.push(b']');
-        let body = compress_all(self.config.compression, &self.body);
+        let body = self
+            .compressor
+            .compress(self.config.compression, &self.body);
         let count = self.count;
         self.body.clear();
         self.count = 0;
@@ -320,6 +343,49 @@ mod tests {
             if bytes.is_ascii() {
                 assert_eq!(back, expected);
             }
+        }
+    }
+
+    /// Go's JSON string encoding, written plainly: one character or invalid byte at a time.
+    fn naive_json(content: &[u8]) -> String {
+        let mut out = String::from("\"");
+        for chunk in content.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&') => {
+                        out.push_str(&format!("\\u{:04x}", c as u32))
+                    }
+                    c => out.push(c),
+                }
+            }
+            for _ in chunk.invalid() {
+                out.push_str("\\ufffd");
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn property_test_json_strings_match_a_character_at_a_time_model(
+            content in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => 0x20u8..0x7f,
+                    1 => proptest::prelude::any::<u8>(),
+                    1 => proptest::sample::select(b"\"\\<>&\n\x01\xe2\x80\xa8\xc3\xa9".to_vec()),
+                ],
+                0..100,
+            ),
+        ) {
+            proptest::prop_assert_eq!(json(&content), naive_json(&content));
         }
     }
 

@@ -10,6 +10,7 @@ mod serializer;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use compress::BatchCompressor;
 pub use compress::compress_all;
 pub use config::{Compression, PayloadLimits, SerializerConfig};
 pub use payload::{Endpoint, Payload};

@@ -1,4 +1,5 @@
-//! 16-byte compares for [`scan`](super::scan): the one module of the crate allowed `unsafe`.
+//! 16-byte compares for the DogStatsD scanner and the logs JSON encoder: the one module of the
+//! crate allowed `unsafe` for vector instructions.
 //!
 //! On x86-64, SSE2 is part of the baseline instruction set (every x86-64 CPU has it, and the
 //! compiler enables it for every x86-64 target), so no run-time detection is needed: one unaligned
@@ -23,10 +24,24 @@ pub(crate) fn mask2(chunk: &[u8; 16], a: u8, b: u8) -> u32 {
     imp::mask2(chunk, a, b)
 }
 
+/// A 16-bit mask with bit `i` set where `chunk[i]` cannot be copied as is into a JSON string
+/// the way Go writes one: below 0x20, 0x80 or above (not ASCII), `"`, `\\`, `<`, `>` or `&`.
+#[inline(always)]
+pub(crate) fn mask_json(chunk: &[u8; 16]) -> u32 {
+    imp::mask_json(chunk)
+}
+
+/// Whether a byte is one [`mask_json`] flags.
+#[inline(always)]
+pub(crate) fn json_special(b: u8) -> bool {
+    !(0x20..0x80).contains(&b) || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&')
+}
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
 
     #[inline(always)]
@@ -58,6 +73,25 @@ mod imp {
         };
         bits as u32
     }
+
+    #[inline(always)]
+    pub(super) fn mask_json(chunk: &[u8; 16]) -> u32 {
+        let v = load(chunk);
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let bits = unsafe {
+            let eq = |b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
+            // A signed compare: bytes 0x80..=0xff are negative, so one `< 0x20` flags both the
+            // control characters and every non-ASCII byte.
+            let low_or_high = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            let quote_or_backslash = _mm_or_si128(eq(b'"'), eq(b'\\'));
+            let html = _mm_or_si128(_mm_or_si128(eq(b'<'), eq(b'>')), eq(b'&'));
+            _mm_movemask_epi8(_mm_or_si128(
+                low_or_high,
+                _mm_or_si128(quote_or_backslash, html),
+            ))
+        };
+        bits as u32
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -76,6 +110,14 @@ mod imp {
             .iter()
             .enumerate()
             .fold(0, |m, (i, &x)| m | (u32::from(x == a || x == b) << i))
+    }
+
+    #[inline(always)]
+    pub(super) fn mask_json(chunk: &[u8; 16]) -> u32 {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &x)| m | (u32::from(super::json_special(x)) << i))
     }
 }
 
@@ -115,6 +157,19 @@ mod tests {
         ) {
             prop_assert_eq!(mask1(&chunk, a), naive(&chunk, |x| x == a));
             prop_assert_eq!(mask2(&chunk, a, b), naive(&chunk, |x| x == a || x == b));
+        }
+
+        #[test]
+        fn property_test_the_json_mask_flags_exactly_the_special_bytes(
+            chunk in proptest::array::uniform16(prop_oneof![
+                Just(b'"'), Just(b'\\'), Just(b'<'), Just(b'>'), Just(b'&'), Just(0x1f),
+                Just(0x20), Just(0x7f), Just(0x80), any::<u8>()
+            ]),
+        ) {
+            let naive_mask = naive(&chunk, |x| {
+                !(0x20..0x80).contains(&x) || b"\"\\<>&".contains(&x)
+            });
+            prop_assert_eq!(mask_json(&chunk), naive_mask);
         }
     }
 }
