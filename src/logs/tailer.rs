@@ -97,6 +97,9 @@ struct OpenFile {
     pos: u64,
     /// Renamed away or deleted: read to its end, then closed.
     gone: bool,
+    /// The modification time when the first bytes were last compared with the fingerprint
+    /// while the file's size equalled `pos` (see `check_truncation`).
+    checked_mtime: Option<std::time::SystemTime>,
 }
 
 /// Everything read from one path: the file being read and the files that replaced it.
@@ -272,7 +275,7 @@ impl Tailer {
 
     fn open_file(&mut self, file: File, identity: Identity, path: &str, start: u64) -> OpenFile {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(ID_STRIDE);
         self.registry.set(
             id,
             Entry {
@@ -288,12 +291,16 @@ impl Tailer {
             identity,
             pos: start,
             gone: false,
+            checked_mtime: None,
         }
     }
 
     /// Re-finds the files of the registry: at their path if the identity matches, else a file
     /// with the same device, inode and fingerprint in the same directory (a rotated file).
     fn resume(&mut self, saved: Vec<Entry>) {
+        // Per tail, the files to resume in reading order, before they get ids.
+        type Resumed = (File, Identity, String, u64, bool);
+        let mut staged: Vec<Vec<Resumed>> = self.tails.iter().map(|_| Vec::new()).collect();
         for entry in saved {
             if !matches!(
                 self.config.selection.decide(&entry.path),
@@ -308,11 +315,10 @@ impl Tailer {
                 self.stats.registry_entries_lost += 1;
                 continue;
             };
-            let already = self.tails.iter().any(|t| {
-                t.files.iter().any(|f| {
-                    f.identity.dev == entry.identity.dev && f.identity.ino == entry.identity.ino
-                })
-            });
+            let already = staged
+                .iter()
+                .flatten()
+                .any(|(_, id, ..)| id.dev == entry.identity.dev && id.ino == entry.identity.ino);
             if already {
                 // An older entry of the same file (before a truncation) was resumed already.
                 continue;
@@ -334,9 +340,6 @@ impl Tailer {
                 self.stats.io_errors += 1;
                 continue;
             }
-            let mut open = self.open_file(file, identity, &entry.path, start);
-            open.gone = !at_path;
-            self.stats.files_resumed += 1;
             let idx = match self.tails.iter().position(|t| t.path == path) {
                 Some(i) => i,
                 None => {
@@ -344,20 +347,32 @@ impl Tailer {
                         continue;
                     };
                     self.tails.push(tail);
+                    staged.push(Vec::new());
                     self.tails.len() - 1
                 }
             };
-            if let Some(tail) = self.tails.get_mut(idx) {
-                if open.gone {
+            if let Some(files) = staged.get_mut(idx) {
+                let gone = !at_path;
+                let resumed = (file, identity, entry.path, start, gone);
+                if gone {
                     // Rotated files (oldest first: the registry lists files in the order they
-                    // were opened) are read before the file now at the path.
-                    let at = tail
-                        .files
-                        .iter()
-                        .position(|f| !f.gone)
-                        .unwrap_or(tail.files.len());
-                    tail.files.insert(at, open);
+                    // were read) are read before the file now at the path.
+                    let at = files.iter().position(|f| !f.4).unwrap_or(files.len());
+                    files.insert(at, resumed);
                 } else {
+                    files.push(resumed);
+                }
+            }
+        }
+        // Ids (and so the registry's order) follow the order the files will be read in, so
+        // that the next restart sees the same order even when a file's place changed (an
+        // entry whose inode was reused by a newer file at the path).
+        for (idx, files) in staged.into_iter().enumerate() {
+            for (file, identity, path, start, gone) in files {
+                let mut open = self.open_file(file, identity, &path, start);
+                open.gone = gone;
+                self.stats.files_resumed += 1;
+                if let Some(tail) = self.tails.get_mut(idx) {
                     tail.files.push_back(open);
                 }
             }
@@ -557,6 +572,15 @@ impl Tailer {
             }
             self.check_truncation(i);
             let remove = self.read_tail(i, now, wall_ms);
+            // Fingerprint what was just read of a file opened short (or empty).
+            if let Some(pos) = self
+                .tails
+                .get(i)
+                .and_then(|t| t.files.front())
+                .map(|f| f.pos)
+            {
+                self.refresh_fingerprint(i, 0, pos);
+            }
             self.mark_settled(i);
             if remove {
                 if let Some(tail) = self.tails.get(i) {
@@ -631,7 +655,9 @@ impl Tailer {
                 files.pop_front();
                 emit.stats.files_closed += 1;
                 emit.open_marks.push(Mark::Remove(finished));
-                continue;
+                // The next file is read from the next tick on, after `check_truncation` has
+                // looked at it: it may have been truncated and rewritten meanwhile.
+                return false;
             }
             // Deleted: emit what is pending, then the tail ends.
             decoder.finish(now, |m| emit.message(m));
@@ -802,23 +828,35 @@ impl Tailer {
             return;
         }
         let _ = is_front;
-        // Refresh a fingerprint taken while the file was small.
-        if let Some(tail) = self.tails.get_mut(i) {
-            if let Some(f) = tail.files.back_mut() {
-                if f.identity.fp_len < super::registry::FINGERPRINT_BYTES as u64
-                    && meta.len() > f.identity.fp_len
-                {
-                    if let Ok(id) = Identity::of(&f.file) {
-                        f.identity = id;
-                        let entry = Entry {
-                            path: path_str,
-                            identity: id,
-                            offset: self.registry.entries.get(&f.id).map_or(0, |e| e.offset),
-                        };
-                        self.registry.set(f.id, entry);
-                    }
-                }
-            }
+        let newest = tail.files.len().saturating_sub(1);
+        self.refresh_fingerprint(i, newest, meta.len());
+    }
+
+    /// Fingerprints file `j` of tail `i` again when it was fingerprinted while shorter than
+    /// the fingerprint and now has `len` bytes: a file opened empty (just created by a
+    /// rotation) would otherwise match any content, and a truncation that rewrites it to the
+    /// same size would go unseen.
+    fn refresh_fingerprint(&mut self, i: usize, j: usize, len: u64) {
+        let Some(tail) = self.tails.get_mut(i) else {
+            return;
+        };
+        let path = tail.path_str.clone();
+        let Some(f) = tail.files.get_mut(j) else {
+            return;
+        };
+        if f.identity.fp_len >= super::registry::FINGERPRINT_BYTES as u64
+            || len <= f.identity.fp_len
+        {
+            return;
+        }
+        if let Ok(id) = Identity::of(&f.file) {
+            f.identity = id;
+            let entry = Entry {
+                path,
+                identity: id,
+                offset: self.registry.entries.get(&f.id).map_or(0, |e| e.offset),
+            };
+            self.registry.set(f.id, entry);
         }
     }
 
@@ -835,13 +873,25 @@ impl Tailer {
         let Ok(meta) = f.file.metadata() else {
             return;
         };
-        // A file going away is checked once more even without new bytes: it may have been
-        // truncated and rewritten to the same size just before.
-        let check_content = meta.len() > f.pos || (f.gone && meta.len() == f.pos);
+        // Without new bytes, the file may still have been truncated and rewritten to exactly
+        // the size already read: check its first bytes when it goes away, and when it was
+        // modified since the last check or so recently that timestamps (coarse, often a few
+        // milliseconds) cannot tell two writes apart. An idle file costs no read.
+        let modified = meta.modified().ok();
+        let same_size = meta.len() == f.pos && f.pos > 0;
+        let recent = modified.is_none_or(|m| m.elapsed().map_or(true, |age| age < RECENT_MTIME));
+        let check_content =
+            meta.len() > f.pos || (same_size && (f.gone || recent || modified != f.checked_mtime));
         let truncated = meta.len() < f.pos
             || (check_content && !f.identity.content_matches(&f.file).unwrap_or(true));
         if truncated {
             self.restart_truncated(i, 0);
+            return;
+        }
+        if same_size {
+            if let Some(f) = self.tails.get_mut(i).and_then(|t| t.files.front_mut()) {
+                f.checked_mtime = modified;
+            }
         }
     }
 
@@ -864,6 +914,17 @@ impl Tailer {
         let identity = Identity::of(&old.file).unwrap_or(old.identity);
         self.open_marks.push(Mark::Remove(old.id));
         let mut open = self.open_file(old.file, identity, &path_str, 0);
+        // The file keeps its place among the files of its path, and its id keeps its place in
+        // the registry's order (the order a restart reads rotated files in): the old id plus
+        // one, unless the stride is used up.
+        let next = old.id.saturating_add(1);
+        if next % ID_STRIDE != 0 && !self.registry.entries.contains_key(&next) {
+            if let Some(entry) = self.registry.entries.get(&open.id).cloned() {
+                self.registry.remove(open.id);
+                self.registry.set(next, entry);
+                open.id = next;
+            }
+        }
         open.gone = gone;
         if let Some(tail) = self.tails.get_mut(i) {
             if is_front {
@@ -885,6 +946,14 @@ fn apply(registry: &mut Registry, marks: &[Mark]) {
         }
     }
 }
+
+/// Ids of newly opened files are this far apart, so that a file restarted by a truncation
+/// takes the next id after its old one and the registry's id order stays the reading order.
+const ID_STRIDE: u64 = 1 << 20;
+
+/// How long after its last modification a file whose size did not change is still compared with
+/// its fingerprint at every read (see `check_truncation`).
+const RECENT_MTIME: Duration = Duration::from_secs(2);
 
 /// Finds the file of a registry entry by device and inode: at its path, else in the same
 /// directory (a file renamed by a rotation). Returns the file, whether it is at its path, and
