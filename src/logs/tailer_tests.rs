@@ -454,7 +454,7 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn property_test_every_complete_line_is_delivered_in_order_across_rotations_and_restarts(
