@@ -20,6 +20,22 @@ fn recv(rx: &crossbeam_channel::Receiver<Packet>) -> Packet {
         .expect("a packet within 5 s")
 }
 
+/// The messages of packets received until `n` have arrived: a packet holds one datagram or
+/// several joined with `\n` (those one read found waiting).
+fn messages(rx: &crossbeam_channel::Receiver<Packet>, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let p = recv(rx);
+        out.extend(
+            String::from_utf8(p.data.to_vec())
+                .unwrap()
+                .split('\n')
+                .map(str::to_owned),
+        );
+    }
+    out
+}
+
 fn udp_only() -> ListenerConfig {
     ListenerConfig::default().with_udp_port(Some(0))
 }
@@ -33,8 +49,7 @@ fn udp_packets_arrive_whole_and_are_counted() {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.send_to(b"a:1|c\nb:2|g", addr).unwrap();
     client.send_to(b"c:3|c", addr).unwrap();
-    assert_eq!(recv(&rx).data, &b"a:1|c\nb:2|g"[..]);
-    assert_eq!(recv(&rx).data, &b"c:3|c"[..]);
+    assert_eq!(messages(&rx, 3), ["a:1|c", "b:2|g", "c:3|c"]);
     let stats = listeners.stats().clone();
     assert_eq!(stats.packets.load(Ordering::Relaxed), 2);
     assert_eq!(stats.bytes.load(Ordering::Relaxed), 16);
@@ -69,8 +84,9 @@ fn several_reuseport_sockets_share_the_port() {
             .send_to(format!("m{i}:1|c").as_bytes(), addr)
             .unwrap();
     }
-    let mut got: Vec<_> = (0..20).map(|_| recv(&rx).data).collect();
+    let mut got = messages(&rx, 20);
     got.sort();
+    got.dedup();
     assert_eq!(got.len(), 20);
     listeners.stop();
 }
@@ -91,6 +107,43 @@ fn unix_datagrams_arrive_and_the_socket_file_is_world_writable() {
     client.send_to(b"u:1|c", &path).unwrap();
     let p = recv(&rx);
     assert_eq!((p.data.as_ref(), p.container_id), (&b"u:1|c"[..], None));
+    listeners.stop();
+}
+
+#[test]
+fn many_fast_datagrams_arrive_whole_and_in_order_when_gathered() {
+    let dir = temp_dir("gather");
+    let path = dir.join("dsd.socket");
+    let (tx, rx) = crossbeam_channel::bounded(16);
+    let config = ListenerConfig::default()
+        .with_udp_port(None)
+        .with_socket(Some(path.clone()));
+    let client = UnixDatagram::unbound().unwrap();
+    // Sent faster than one read per datagram: reads find several waiting and join them.
+    let listeners = Listeners::start(&config, tx).unwrap();
+    let sent: Vec<String> = (0..2000).map(|i| format!("g{i}:1|c")).collect();
+    let sender = std::thread::spawn(move || {
+        for m in &sent {
+            client.send_to(m.as_bytes(), &path).unwrap();
+        }
+    });
+    let mut packets = 0;
+    let mut got = Vec::new();
+    while got.len() < 2000 {
+        let p = recv(&rx);
+        packets += 1;
+        got.extend(
+            String::from_utf8(p.data.to_vec())
+                .unwrap()
+                .split('\n')
+                .map(str::to_owned),
+        );
+    }
+    sender.join().unwrap();
+    let expected: Vec<String> = (0..2000).map(|i| format!("g{i}:1|c")).collect();
+    assert_eq!(got, expected, "every datagram, whole and in order");
+    assert_eq!(listeners.stats().packets.load(Ordering::Relaxed), 2000);
+    assert!(packets <= 2000, "{packets} packets");
     listeners.stop();
 }
 
@@ -172,9 +225,7 @@ fn stream_frames_are_reassembled_and_an_oversized_frame_closes_only_its_connecti
         5, 0, 0, 0, b'b', b':', b'2', b'|', b'c', 5, 0, 0, 0, b'c', b':', b'3', b'|', b'g',
     ])
     .unwrap();
-    assert_eq!(recv(&rx).data, &b"a:1|c"[..]);
-    assert_eq!(recv(&rx).data, &b"b:2|c"[..]);
-    assert_eq!(recv(&rx).data, &b"c:3|g"[..]);
+    assert_eq!(messages(&rx, 3), ["a:1|c", "b:2|c", "c:3|g"]);
 
     let mut bad = UnixStream::connect(&path).unwrap();
     bad.write_all(&9000u32.to_le_bytes()).unwrap();

@@ -146,6 +146,9 @@ fn metrics_over_udp_unix_datagram_and_stream_reach_the_file_sink() {
         ("DOGPIPE_PROC_ROOT", fake_proc(&dir).display().to_string()),
         ("DD_HOSTNAME", "e2e-host".into()),
         ("DOGPIPE_OUTPUT_DIR", out.display().to_string()),
+        // Aggregation on the ingest thread (the default with two cores or fewer); the intake
+        // test below uses shard threads.
+        ("DOGPIPE_SHARDS", "0".into()),
     ]);
     let port = agent.udp_port();
     agent.wait_for("writing requests to");
@@ -210,6 +213,7 @@ fn with_an_api_key_requests_go_to_the_intake_and_the_key_is_never_printed() {
         ("DD_API_KEY", "e2e-secret-key-0123456789".into()),
         ("DD_DD_URL", intake.url.clone()),
         ("DD_HOSTNAME", "h".into()),
+        ("DOGPIPE_SHARDS", "2".into()),
     ]);
     let port = agent.udp_port();
     agent.wait_for("shipping to");

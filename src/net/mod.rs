@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// One packet as received: a datagram or a stream frame, and its origin when known.
+/// Messages as received, with their origin when known: a stream frame, or the datagrams one
+/// read of a socket found waiting (from one sender), joined with `\n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
     /// The bytes (one or more `\n`-separated messages).
@@ -230,6 +231,67 @@ impl Arena {
     }
 }
 
+/// Datagrams read in one drain of a socket, joined with `\n` into one packet (a packet is one
+/// or more `\n`-separated messages, so this changes nothing for the parser): the reader hands
+/// the ingest thread one packet per drain instead of one per datagram, and the ingest thread
+/// wakes once per drain.
+struct Gather {
+    buf: BytesMut,
+    container_id: Option<Arc<str>>,
+    pending: bool,
+}
+
+/// The most bytes one gathered packet holds.
+const GATHER_BYTES: usize = 64 * 1024;
+
+impl Gather {
+    fn new() -> Gather {
+        Gather {
+            buf: BytesMut::with_capacity(ARENA_BYTES),
+            container_id: None,
+            pending: false,
+        }
+    }
+
+    /// Adds one datagram; sends what was gathered first when it is from another sender or the
+    /// packet is full. Returns `false` when the receiving side is gone.
+    fn push(&mut self, data: &[u8], container_id: Option<Arc<str>>, out: &Sender<Packet>) -> bool {
+        if self.pending
+            && (self.container_id != container_id || self.buf.len() + 1 + data.len() > GATHER_BYTES)
+            && !self.send(out)
+        {
+            return false;
+        }
+        if self.buf.capacity() - self.buf.len() < data.len() + 1 {
+            // A new arena: what is gathered in the old one goes first.
+            if !self.send(out) {
+                return false;
+            }
+            self.buf = BytesMut::with_capacity(ARENA_BYTES.max(data.len() + 1));
+        }
+        if self.pending {
+            self.buf.extend_from_slice(b"\n");
+        }
+        self.buf.extend_from_slice(data);
+        self.container_id = container_id;
+        self.pending = true;
+        true
+    }
+
+    /// Sends what was gathered. Returns `false` when the receiving side is gone.
+    fn send(&mut self, out: &Sender<Packet>) -> bool {
+        if !self.pending {
+            return true;
+        }
+        self.pending = false;
+        let packet = Packet {
+            data: self.buf.split().freeze(),
+            container_id: self.container_id.take(),
+        };
+        out.send(packet).is_ok()
+    }
+}
+
 /// Running listeners; dropping the handle does not stop them, [`stop`](Self::stop) does.
 #[derive(Debug)]
 pub struct Listeners {
@@ -323,5 +385,61 @@ fn prepare_socket_path(path: &Path) -> Result<(), ListenError> {
         Ok(_) => Err(ListenError::NotASocket(path.to_path_buf())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(bind_error(path.display(), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_datagrams_join_per_sender_and_within_the_size_cap() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut g = Gather::new();
+        let a: Option<Arc<str>> = Some(Arc::from("ctr-a"));
+        assert!(g.push(b"x:1|c", a.clone(), &tx));
+        assert!(g.push(b"y:2|g\nz:3|c", a.clone(), &tx));
+        // Another sender: what was gathered goes first, on its own.
+        assert!(g.push(b"w:4|c", None, &tx));
+        assert!(g.send(&tx));
+        assert!(g.send(&tx), "nothing pending: nothing sent");
+        let got: Vec<Packet> = rx.try_iter().collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].data, &b"x:1|c\ny:2|g\nz:3|c"[..]);
+        assert_eq!(got[0].container_id, a);
+        assert_eq!(
+            (got[1].data.as_ref(), got[1].container_id.clone()),
+            (&b"w:4|c"[..], None)
+        );
+        // The size cap splits.
+        let big = vec![b'a'; GATHER_BYTES / 2 - 1];
+        for _ in 0..3 {
+            assert!(g.push(&big, None, &tx));
+        }
+        assert!(g.send(&tx));
+        let sizes: Vec<usize> = rx.try_iter().map(|p| p.data.len()).collect();
+        assert_eq!(sizes, [GATHER_BYTES - 1, GATHER_BYTES / 2 - 1]);
+        drop(rx);
+        // Past the end of the arena, nothing gathered is lost.
+        let (tx2, rx2) = crossbeam_channel::unbounded();
+        let mut total = 0;
+        for i in 0..(2 * ARENA_BYTES / 1000) {
+            let d = vec![b'0' + (i % 10) as u8; 999];
+            assert!(g.push(&d, None, &tx2));
+            total += 999;
+        }
+        assert!(g.send(&tx2));
+        let lines: usize = rx2
+            .try_iter()
+            .map(|p| {
+                p.data
+                    .split(|&b| b == b'\n')
+                    .map(<[u8]>::len)
+                    .sum::<usize>()
+            })
+            .sum();
+        assert_eq!(lines, total);
+        assert!(g.push(b"q", None, &tx));
+        assert!(!g.send(&tx), "a closed channel is reported");
     }
 }

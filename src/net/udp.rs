@@ -1,6 +1,8 @@
 //! The UDP listener: `recvmmsg` batches, truncation and kernel-drop detection.
 
-use super::{Arena, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error, stopped};
+use super::{
+    Gather, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error, stopped,
+};
 use crossbeam_channel::Sender;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrIn, recvmmsg, setsockopt,
@@ -81,7 +83,7 @@ fn read_loop(
         .ok()
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
     let mut drops = DropCounter::new(inode);
-    let mut arena = Arena::new();
+    let mut gather = Gather::new();
     let mut received: Vec<(usize, bool)> = Vec::with_capacity(BATCH);
     while !stopped(stop) {
         drops.poll(stats);
@@ -119,13 +121,12 @@ fn read_loop(
             };
             ListenerStats::add(&stats.packets, 1);
             ListenerStats::add(&stats.bytes, len as u64);
-            let packet = Packet {
-                data: arena.copy(data),
-                container_id: None,
-            };
-            if out.send(packet).is_err() {
+            if !gather.push(data, None, out) {
                 return;
             }
+        }
+        if !gather.send(out) {
+            return;
         }
     }
     drops.checked = None;

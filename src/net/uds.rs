@@ -3,7 +3,7 @@
 
 use super::origin::OriginCache;
 use super::{
-    Arena, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error,
+    Arena, Gather, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error,
     prepare_socket_path, stopped,
 };
 use crossbeam_channel::Sender;
@@ -65,23 +65,34 @@ fn datagram_loop(
 ) {
     let mut buf = vec![0u8; buffer_size];
     let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-    let mut arena = Arena::new();
+    let mut gather = Gather::new();
+    // After a datagram, read on without blocking until the socket is empty: what was waiting
+    // goes to the ingest thread as one packet.
+    let mut draining = false;
     while !stopped(stop) {
+        let flags = if draining {
+            MsgFlags::MSG_DONTWAIT
+        } else {
+            MsgFlags::empty()
+        };
         let (len, truncated, pid) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = match recvmsg::<UnixAddr>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::empty(),
-            ) {
-                Ok(msg) => msg,
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
-                Err(_) => {
-                    ListenerStats::add(&stats.read_errors, 1);
-                    continue;
-                }
-            };
+            let msg =
+                match recvmsg::<UnixAddr>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
+                    Ok(msg) => msg,
+                    Err(nix::errno::Errno::EAGAIN) if draining => {
+                        draining = false;
+                        if !gather.send(out) {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                    Err(_) => {
+                        ListenerStats::add(&stats.read_errors, 1);
+                        continue;
+                    }
+                };
             let pid = msg.cmsgs().ok().and_then(|mut c| {
                 c.find_map(|m| match m {
                     ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
@@ -90,6 +101,7 @@ fn datagram_loop(
             });
             (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), pid)
         };
+        draining = true;
         if truncated {
             ListenerStats::add(&stats.truncated, 1);
             continue;
@@ -114,14 +126,11 @@ fn datagram_loop(
         };
         ListenerStats::add(&stats.packets, 1);
         ListenerStats::add(&stats.bytes, len as u64);
-        let packet = Packet {
-            data: arena.copy(data),
-            container_id,
-        };
-        if out.send(packet).is_err() {
+        if !gather.push(data, container_id, out) {
             return;
         }
     }
+    gather.send(out);
 }
 
 pub(super) fn spawn_stream(

@@ -11,10 +11,10 @@
 use super::health::{self, Heartbeat};
 use super::settings::{ConfigError, Settings};
 use crate::{
-    AggregatorConfig, FileSink, Flush, ForwardStats, Forwarder, ForwarderConfig, ListenError,
-    ListenerConfig, ListenerStats, Listeners, LogsConfig, LogsHandle, LogsPipeline, LogsStats,
-    Message, MessageKind, Packet, ParserConfig, Serializer, SerializerConfig, ShardedAggregator,
-    Sink, lines, open_sink, parse_message, write_flush,
+    AggregateStats, Aggregator, AggregatorConfig, FileSink, Flush, ForwardStats, Forwarder,
+    ForwarderConfig, ListenError, ListenerConfig, ListenerStats, Listeners, LogsConfig, LogsHandle,
+    LogsPipeline, LogsStats, Message, MessageKind, Packet, ParserConfig, Serializer,
+    SerializerConfig, ShardedAggregator, Sink, lines, open_sink, parse_message, write_flush,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::fmt::{self, Write as _};
@@ -249,9 +249,10 @@ fn plan(settings: &Settings) -> Result<Plan, AgentError> {
         aggregator,
         serializer,
         forwarder,
+        // With two cores or fewer, a shard thread would only compete with the ingest thread.
         shards: settings
             .u64("dogpipe_shards")?
-            .map_or(cores.saturating_sub(1).max(1), to_usize),
+            .map_or(if cores <= 2 { 0 } else { cores - 1 }, to_usize),
         queue_packets: settings
             .u64("dogpipe_queue_packets")?
             .map_or(1024, |n| to_usize(n).max(1)),
@@ -414,7 +415,14 @@ impl Agent {
         let ingest = {
             let stop = Arc::clone(&stop);
             let telemetry = Arc::clone(&telemetry);
-            let engine = ShardedAggregator::new(plan.aggregator.clone(), plan.shards);
+            let engine = if plan.shards == 0 {
+                Engine::Inline(Box::new(Aggregator::new(plan.aggregator.clone())))
+            } else {
+                Engine::Sharded(Box::new(ShardedAggregator::new(
+                    plan.aggregator.clone(),
+                    plan.shards,
+                )))
+            };
             let parser = plan.parser;
             std::thread::Builder::new()
                 .name("dogpipe-ingest".into())
@@ -511,10 +519,48 @@ impl Drop for Agent {
     }
 }
 
+/// Where samples aggregate: on the ingest thread itself (no hand-off, no batch copy, no
+/// wake-ups between threads: the default on machines of one or two cores, where a shard thread
+/// only competes with the ingest thread), or on shard threads.
+enum Engine {
+    Inline(Box<Aggregator>),
+    Sharded(Box<ShardedAggregator>),
+}
+
+impl Engine {
+    fn insert(&mut self, message: &Message<'_>, now: i64) {
+        match self {
+            Engine::Inline(a) => a.insert(message, now),
+            Engine::Sharded(a) => a.insert(message, now),
+        }
+    }
+
+    fn flush(&mut self, now: i64) -> Flush {
+        match self {
+            Engine::Inline(a) => a.flush(now),
+            Engine::Sharded(a) => a.flush(now),
+        }
+    }
+
+    fn flush_all(&mut self, now: i64) -> Flush {
+        match self {
+            Engine::Inline(a) => a.flush_all(now),
+            Engine::Sharded(a) => a.flush_all(now),
+        }
+    }
+
+    fn stats(&mut self) -> AggregateStats {
+        match self {
+            Engine::Inline(a) => a.stats(),
+            Engine::Sharded(a) => a.stats(),
+        }
+    }
+}
+
 /// The parser-and-aggregation thread's state.
 struct Ingest {
     parser: ParserConfig,
-    engine: ShardedAggregator,
+    engine: Engine,
     telemetry: Arc<Telemetry>,
     line: Vec<u8>,
     /// Counter values at the last self-telemetry, for deltas.

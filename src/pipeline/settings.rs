@@ -147,7 +147,7 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ),
     (
         "dogpipe_shards",
-        "aggregation shards (default: from the cores)",
+        "aggregation shard threads; 0 aggregates on the ingest thread (default: cores − 1, 0 with two cores or fewer)",
     ),
     (
         "dogpipe_udp_sockets",
