@@ -133,7 +133,10 @@ fn a_warm_sharded_engine_allocates_nothing_per_sample() {
 /// Live heap bytes per context, for `n` contexts named `service.request.count.<i>` with the tags
 /// `tags(i)`.
 fn bytes_per_context(n: usize, tags: impl Fn(usize) -> String) -> f64 {
-    let config = AggregatorConfig::default().with_hostname("agent");
+    // The store alone: the known-lines cache is a bounded cost of its own (see below).
+    let config = AggregatorConfig::default()
+        .with_hostname("agent")
+        .with_known_lines(0);
     let mut agg = Aggregator::new(config);
     let mut line = Vec::new();
     // Warm the buffers with one context first.
@@ -215,4 +218,40 @@ fn a_flood_of_unique_contexts_stays_within_the_limit() {
     assert_eq!(s.live_contexts as usize, limit);
     assert_eq!(s.context_limit as usize, 99 * limit);
     assert!(grown < 4096, "memory grew by {grown} B under the flood");
+}
+
+/// Live heap bytes after `n` distinct counter lines go through an aggregator with `config`.
+fn live_bytes_after(config: AggregatorConfig, n: usize) -> isize {
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut agg = Aggregator::new(config);
+    for i in 0..n {
+        let line = format!("cache.bound.{i:08}:1|c|#env:prod,service:checkout,id:{i:08}");
+        let m = parse_packet(line.as_bytes(), &ParserConfig::default())
+            .next()
+            .unwrap()
+            .unwrap();
+        agg.insert(&m, 0);
+    }
+    let live = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    drop(agg);
+    live
+}
+
+#[test]
+fn the_known_lines_cache_costs_a_bounded_amount_whatever_the_contexts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 20_000;
+    let without = live_bytes_after(AggregatorConfig::default().with_known_lines(0), n);
+    let lines = 1024;
+    let with = live_bytes_after(AggregatorConfig::default().with_known_lines(lines), n);
+    // Each remembered line: its name and tags (≈ 60 B here), a slot (≈ 100 B), and the handles
+    // it holds (no copies: the context's own interned strings).
+    let line_bytes = "cache.bound.00000000env:prod,service:checkout,id:00000000".len();
+    let bound = (lines * (line_bytes + 160)) as isize;
+    eprintln!(
+        "known lines: {} B for {lines} lines over {n} contexts",
+        with - without
+    );
+    assert!(with - without <= bound, "{} > {bound}", with - without);
+    assert!(with > without, "the cache holds something");
 }

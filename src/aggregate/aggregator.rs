@@ -1,7 +1,9 @@
 //! The synchronous, single-shard aggregator: no threads, usable from tests and replays.
 
 use super::config::AggregatorConfig;
+use super::context::Kind;
 use super::enrich::{Enricher, timestamped};
+use super::known::{KnownLines, RawLine};
 use super::output::Flush;
 use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
@@ -32,12 +34,13 @@ pub struct Aggregator {
     pending: Flush,
     passthrough: AggregateStats,
     clock: BucketClock,
+    known: KnownLines,
 }
 
 impl Aggregator {
     /// An aggregator with `config`.
     pub fn new(config: AggregatorConfig) -> Aggregator {
-        let limit = config.context_limit;
+        let (limit, known_lines) = (config.context_limit, config.known_lines);
         let config = Arc::new(config);
         Aggregator {
             enricher: Enricher::new(Arc::clone(&config)),
@@ -45,6 +48,7 @@ impl Aggregator {
             pending: Flush::default(),
             passthrough: AggregateStats::default(),
             clock: BucketClock::default(),
+            known: KnownLines::new(known_lines),
         }
     }
 
@@ -53,16 +57,36 @@ impl Aggregator {
     pub fn insert(&mut self, message: &Message<'_>, now: i64) {
         match message {
             Message::Metric(m) => {
-                let Some(r) = self.enricher.metric(m) else {
-                    return;
-                };
                 if let Some(ts) = m.timestamp() {
+                    let Some(r) = self.enricher.metric(m) else {
+                        return;
+                    };
                     timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
                     return;
                 }
+                // A line seen before goes straight to its context (see `known`).
+                let line = RawLine {
+                    name: m.name(),
+                    tags: m.tags().as_bytes(),
+                    kind: Kind::of(m.metric_type()),
+                    card: m.origin().cardinality_raw().is_some(),
+                };
+                if let Some(key) = self.known.get(&line) {
+                    let (values, member, rate) = (m.values(), m.set_member(), m.sample_rate());
+                    if self.shard.ingest_known(key, values, member, rate, now) {
+                        self.clock.note(now);
+                        return;
+                    }
+                }
+                let Some(r) = self.enricher.metric(m) else {
+                    return;
+                };
                 self.clock.note(now);
                 self.shard
                     .ingest(&r, m.values(), m.set_member(), m.sample_rate(), now);
+                if let Some(key) = self.shard.key_of(&r) {
+                    self.known.put(&line, key);
+                }
             }
             Message::Event(e) => {
                 let record = self.enricher.event(e, now);
@@ -90,7 +114,14 @@ impl Aggregator {
     fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
         let mut out = std::mem::take(&mut self.pending);
         let zero_buckets = self.clock.close(now, include_open);
-        self.shard.flush(now, include_open, &zero_buckets, &mut out);
+        let expired = self.shard.flush(now, include_open, &zero_buckets, &mut out);
+        if expired > 0 {
+            // The cache holds contexts' strings: forget it, so that those of the contexts that
+            // just expired are released (it refills on the next sample of each line, without
+            // allocating).
+            self.known.clear();
+            self.shard.sweep();
+        }
         out
     }
 

@@ -130,6 +130,9 @@ pub const STANDARD_STATSD_PREFIXES: &[&str] = &[
 /// Default of [`AggregatorConfig::with_context_limit`].
 pub const DEFAULT_CONTEXT_LIMIT: usize = 500_000;
 
+/// Default of [`AggregatorConfig::with_known_lines`].
+pub(crate) const DEFAULT_KNOWN_LINES: usize = 16_384;
+
 /// Settings of the aggregator. The defaults are the Agent's.
 ///
 /// ```
@@ -157,6 +160,7 @@ pub struct AggregatorConfig {
     pub(crate) context_limit: usize,
     pub(crate) mapper_profiles: Vec<MapperProfile>,
     pub(crate) mapper_cache_size: usize,
+    pub(crate) known_lines: usize,
 }
 
 impl Default for AggregatorConfig {
@@ -183,6 +187,7 @@ impl Default for AggregatorConfig {
             context_limit: DEFAULT_CONTEXT_LIMIT,
             mapper_profiles: Vec::new(),
             mapper_cache_size: 1000,
+            known_lines: DEFAULT_KNOWN_LINES,
         }
     }
 }
@@ -277,6 +282,16 @@ impl AggregatorConfig {
     /// existing contexts keep aggregating. Defaults to [`DEFAULT_CONTEXT_LIMIT`] (500 000).
     pub fn with_context_limit(mut self, limit: usize) -> Self {
         self.context_limit = limit;
+        self
+    }
+
+    /// Metric lines remembered with the context they resolved to, so that a line sent again
+    /// exactly as before (name, type and tags, in the same order) skips enrichment and the
+    /// context match. Each remembered line costs its name and tags (lines over 2 KiB are not
+    /// remembered) plus about 100 bytes; 0 turns the cache off (`DOGPIPE_KNOWN_LINES`). Used by
+    /// [`Aggregator`](crate::Aggregator). Defaults to 16 384.
+    pub fn with_known_lines(mut self, lines: usize) -> Self {
+        self.known_lines = lines;
         self
     }
 
@@ -402,6 +417,16 @@ impl AggregatorConfig {
         }
         if let Some(s) = seconds("DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS")? {
             config = config.with_context_expiry_seconds(s);
+        }
+        if let Some(v) = var("DOGPIPE_KNOWN_LINES") {
+            let n = v.trim().parse::<usize>().map_err(|_| {
+                bad(
+                    "DOGPIPE_KNOWN_LINES",
+                    &v,
+                    "use a whole number of lines (0 = off)",
+                )
+            })?;
+            config = config.with_known_lines(n);
         }
         if let Some(v) = var("DD_DOGSTATSD_CONTEXT_LIMIT") {
             let limit = v.trim().parse::<usize>().map_err(|_| {

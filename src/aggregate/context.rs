@@ -10,6 +10,7 @@
 //! contexts with the same tags share one [`TagSet`] (8 bytes per tag: it holds no bytes of its
 //! own).
 
+use super::known::ContextKey;
 use super::output::{Tag, TagSet, Text};
 use super::slot::Slot;
 use foldhash::fast::FixedState;
@@ -271,6 +272,26 @@ impl ContextStore {
         self.table.len()
     }
 
+    /// The context with exactly these interned handles (see [`ContextKey`]).
+    #[inline]
+    pub(crate) fn find_known(&mut self, key: &ContextKey) -> Option<&mut Context> {
+        self.table
+            .find_mut(key.hash, |c| key.same(&c.name, &c.host, &c.tags, c.kind))
+    }
+
+    /// The interned handles of the context of `r`, when it exists.
+    pub(crate) fn key_of(&self, r: &ContextRef<'_>) -> Option<ContextKey> {
+        self.table
+            .find(r.hash, |c| c.matches(r))
+            .map(|c| ContextKey {
+                hash: c.hash,
+                kind: c.kind,
+                name: c.name.clone(),
+                host: c.host.clone(),
+                tags: c.tags.clone(),
+            })
+    }
+
     /// The kind of every context.
     pub(crate) fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
         self.table.iter().map(|c| c.kind)
@@ -338,11 +359,16 @@ impl ContextStore {
         self.table.retain(|c| f(c));
         let removed = before - self.table.len();
         if removed > 0 {
-            self.tag_sets.retain(|t| t.is_shared());
-            self.interner.sweep();
-            self.tags.sweep();
+            self.sweep();
         }
         removed
+    }
+
+    /// Forgets the tag sets and strings no context (or anything else) holds any more.
+    pub(crate) fn sweep(&mut self) {
+        self.tag_sets.retain(|t| t.is_shared());
+        self.interner.sweep();
+        self.tags.sweep();
     }
 }
 

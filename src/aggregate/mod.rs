@@ -8,6 +8,7 @@ mod config;
 mod context;
 mod engine;
 mod enrich;
+mod known;
 mod mapper;
 mod output;
 mod shard;

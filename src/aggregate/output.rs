@@ -74,6 +74,12 @@ impl TagSet {
         ThinArc::strong_count(&self.0) > 1
     }
 
+    /// Whether both are the same set (one allocation), not merely equal.
+    #[inline]
+    pub(crate) fn ptr_eq(&self, other: &TagSet) -> bool {
+        std::ptr::eq(self.0.slice.as_ptr(), other.0.slice.as_ptr())
+    }
+
     /// The interned tags.
     #[inline]
     pub(crate) fn tags(&self) -> &[Tag] {

@@ -3,6 +3,7 @@
 use super::BUCKET_SECONDS;
 use super::config::AggregatorConfig;
 use super::context::{Context, ContextRef, ContextStore, Kind};
+use super::known::ContextKey;
 use super::output::{Flush, Point, Series, SeriesKind, Sketch, SketchPoint, Text};
 use super::slot::{Agg, slot_for};
 use super::stats::AggregateStats;
@@ -82,71 +83,58 @@ impl Shard {
         rate: f64,
         now: i64,
     ) {
-        let bucket = bucket_start(now);
-        let rate_ok = !rate_matters(r.kind) || (MIN_SAMPLE_RATE..=1.0).contains(&rate);
-        let rate = if rate_ok { rate } else { 1.0 };
         let Shard {
             store,
             stats,
             limit,
             ..
         } = self;
-        let mut agg: Option<&mut Agg> = None;
-        let mut over = false;
-        let mut added = 0u64;
-        if let Some(member) = member {
-            match touch(store, r, *limit, now, &mut stats.contexts_created)
-                .and_then(|c| slot_for(&mut c.slots, r.kind, bucket))
-            {
-                Some(a) => {
-                    a.add_member(member);
-                    stats.samples += 1;
-                }
-                None => stats.context_limit += 1,
-            }
-            return;
-        }
-        for v in values {
-            if !v.is_finite() {
-                stats.non_finite += 1;
-                continue;
-            }
-            if over {
-                stats.context_limit += 1;
-                continue;
-            }
-            if agg.is_none() {
-                agg = touch(store, r, *limit, now, &mut stats.contexts_created)
-                    .and_then(|c| slot_for(&mut c.slots, r.kind, bucket));
-                if agg.is_none() {
-                    over = true;
-                    stats.context_limit += 1;
-                    continue;
-                }
-            }
-            if let Some(a) = agg.as_deref_mut() {
-                a.add(v, rate);
-                added += 1;
-            }
-        }
-        if added > 0 {
-            stats.samples += added;
-            if !rate_ok {
-                stats.rate_clamped += added;
-            }
-        }
+        let limit = *limit;
+        // The context is looked up (and made) only once a value is known to count.
+        let context = move || {
+            // Moving the borrow in makes this closure `FnOnce`, so it may hand the borrow out.
+            let store = store;
+            let mut created = 0;
+            let c = store.get_or_insert(r, limit, &mut created).ok();
+            (c, created)
+        };
+        add_values(stats, r.kind, context, values, member, rate, now);
+    }
+
+    /// Like [`ingest`](Self::ingest) for a context known by its interned handles. Returns
+    /// `false`, having counted nothing, when the context is gone (expired since it was cached).
+    #[inline]
+    pub(crate) fn ingest_known(
+        &mut self,
+        key: &ContextKey,
+        values: impl Iterator<Item = f64>,
+        member: Option<&[u8]>,
+        rate: f64,
+        now: i64,
+    ) -> bool {
+        let Shard { store, stats, .. } = self;
+        let Some(c) = store.find_known(key) else {
+            return false;
+        };
+        add_values(stats, key.kind, || (Some(c), 0), values, member, rate, now);
+        true
+    }
+
+    /// The interned handles of the context of `r`, when it exists.
+    pub(crate) fn key_of(&mut self, r: &ContextRef<'_>) -> Option<ContextKey> {
+        self.store.key_of(r)
     }
 
     /// Emits every bucket that closed before `now` (all buckets when `include_open`), with
     /// zeros for idle counters in `zero_buckets` (from [`BucketClock::close`]), then removes
-    /// expired contexts.
+    /// expired contexts and returns how many.
     pub(crate) fn flush(
         &mut self,
         now: i64,
         include_open: bool,
         zero_buckets: &[i64],
         out: &mut Flush,
-    ) {
+    ) -> usize {
         let cutoff = bucket_start(now);
         let closes = |start: i64| include_open || start < cutoff;
         // Reserve what this flush can emit at most (one series per context, one per suffix for
@@ -177,21 +165,80 @@ impl Shard {
             c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now
         });
         self.stats.contexts_expired += expired as u64;
+        expired
+    }
+
+    /// See [`ContextStore::sweep`].
+    pub(crate) fn sweep(&mut self) {
+        self.store.sweep();
     }
 }
 
-/// The context of `r`, created when new and under `limit`, with its last-seen time updated.
+/// Adds the values (or the set member) of one message to a context, which `context` yields
+/// (with the number of contexts it created) the first time a value counts; `None` from it means
+/// the context limit dropped the message.
 #[inline]
-fn touch<'s>(
-    store: &'s mut ContextStore,
-    r: &ContextRef<'_>,
-    limit: usize,
+fn add_values<'s>(
+    stats: &mut AggregateStats,
+    kind: Kind,
+    context: impl FnOnce() -> (Option<&'s mut Context>, u64),
+    values: impl Iterator<Item = f64>,
+    member: Option<&[u8]>,
+    rate: f64,
     now: i64,
-    created: &mut u64,
-) -> Option<&'s mut Context> {
-    let c = store.get_or_insert(r, limit, created).ok()?;
-    c.last_seen = c.last_seen.max(now);
-    Some(c)
+) {
+    let bucket = bucket_start(now);
+    let rate_ok = !rate_matters(kind) || (MIN_SAMPLE_RATE..=1.0).contains(&rate);
+    let rate = if rate_ok { rate } else { 1.0 };
+    let mut context = Some(context);
+    let mut open = |stats: &mut AggregateStats| -> Option<&'s mut Agg> {
+        let (c, created) = context.take()?();
+        stats.contexts_created += created;
+        let c = c?;
+        c.last_seen = c.last_seen.max(now);
+        slot_for(&mut c.slots, kind, bucket)
+    };
+    if let Some(member) = member {
+        match open(stats) {
+            Some(a) => {
+                a.add_member(member);
+                stats.samples += 1;
+            }
+            None => stats.context_limit += 1,
+        }
+        return;
+    }
+    let mut agg: Option<&mut Agg> = None;
+    let mut over = false;
+    let mut added = 0u64;
+    for v in values {
+        if !v.is_finite() {
+            stats.non_finite += 1;
+            continue;
+        }
+        if over {
+            stats.context_limit += 1;
+            continue;
+        }
+        if agg.is_none() {
+            agg = open(stats);
+            if agg.is_none() {
+                over = true;
+                stats.context_limit += 1;
+                continue;
+            }
+        }
+        if let Some(a) = agg.as_deref_mut() {
+            a.add(v, rate);
+            added += 1;
+        }
+    }
+    if added > 0 {
+        stats.samples += added;
+        if !rate_ok {
+            stats.rate_clamped += added;
+        }
+    }
 }
 
 /// Which buckets exist (received a metric) and are not flushed yet: the buckets where idle

@@ -154,6 +154,10 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
         "SO_REUSEPORT UDP sockets (default 1)",
     ),
     (
+        "dogpipe_known_lines",
+        "metric lines remembered with their context (default 16384; 0 = off)",
+    ),
+    (
         "dogpipe_context_limit",
         "live contexts per node before new ones are dropped",
     ),

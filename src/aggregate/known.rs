@@ -1,0 +1,226 @@
+//! Known lines: a cache from a metric's name, type and tags exactly as the client sent them to
+//! the context they resolved to, so that a repeated line skips enrichment (special tags, mapper,
+//! namespace, extra tags), sorting and hashing its tags, and the byte-by-byte context match.
+//!
+//! A client sends the same context the same way again and again: the same name, the same tags
+//! in the same order. The cache is keyed by a hash of those raw bytes; a hit is confirmed by
+//! comparing them with a copy (two lines are never taken for one because their hashes match),
+//! and yields the context's interned name, host and tag set. The context store then finds the
+//! context by pointer equality of those handles: interned strings and sets are unique per store,
+//! so equal pointers mean equal contents.
+//!
+//! The cache is direct-mapped (a line's slot is fixed by its hash; a new line evicts the old
+//! one), holds at most a configured number of lines (`AggregatorConfig::with_known_lines`,
+//! 16 384 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each, and
+//! reuses each slot's buffer: once warm it allocates nothing. It is cleared when a flush expires
+//! contexts, so that it does not keep their strings alive.
+
+use super::context::{Kind, hash_bytes};
+use super::output::{TagSet, Text};
+use std::sync::Arc;
+
+/// Longer names plus tags are not cached (their copies would cost more memory than they save).
+pub(crate) const KNOWN_LINE_BYTES: usize = 2048;
+
+const LINE_SEED: u64 = 0x1f83_d9ab_fb41_bd6b;
+const TAGS_SEED: u64 = 0x5be0_cd19_137e_2179;
+
+/// The interned handles of a context, enough to find it in its store.
+#[derive(Debug, Clone)]
+pub(crate) struct ContextKey {
+    pub(crate) hash: u64,
+    pub(crate) kind: Kind,
+    pub(crate) name: Text,
+    pub(crate) host: Text,
+    pub(crate) tags: TagSet,
+}
+
+impl ContextKey {
+    /// Whether `self` and `other` hold the very same interned handles.
+    #[inline]
+    pub(crate) fn same(&self, name: &Text, host: &Text, tags: &TagSet, kind: Kind) -> bool {
+        self.kind == kind
+            && Arc::ptr_eq(&self.name, name)
+            && Arc::ptr_eq(&self.host, host)
+            && self.tags.ptr_eq(tags)
+    }
+}
+
+/// A metric line as the cache sees it: the raw name and tags field, the type, and whether the
+/// line had a `card:` field (which changes how `dd.internal.card:` tags are read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawLine<'a> {
+    pub(crate) name: &'a [u8],
+    pub(crate) tags: &'a [u8],
+    pub(crate) kind: Kind,
+    pub(crate) card: bool,
+}
+
+impl RawLine<'_> {
+    #[inline]
+    fn hash(&self) -> u64 {
+        hash_bytes(LINE_SEED, self.name)
+            ^ hash_bytes(TAGS_SEED, self.tags).rotate_left(23)
+            ^ (self.kind as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ u64::from(self.card)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    hash: u64,
+    kind: Option<Kind>,
+    card: bool,
+    /// Name then tags.
+    bytes: Vec<u8>,
+    name_len: usize,
+    context: Option<ContextKey>,
+}
+
+/// The cache; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct KnownLines {
+    slots: Box<[Slot]>,
+    mask: usize,
+    /// Slots filled since the last clear, so a clear costs what was filled.
+    filled: Vec<usize>,
+}
+
+impl KnownLines {
+    /// A cache of `lines` lines (rounded up to a power of two; 0 caches nothing).
+    pub(crate) fn new(lines: usize) -> KnownLines {
+        let n = if lines == 0 {
+            0
+        } else {
+            lines
+                .checked_next_power_of_two()
+                .unwrap_or(1 << 20)
+                .min(1 << 20)
+        };
+        KnownLines {
+            slots: (0..n).map(|_| Slot::default()).collect(),
+            mask: n.saturating_sub(1),
+            filled: Vec::with_capacity(n),
+        }
+    }
+
+    #[inline]
+    fn slot_index(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// The context `line` resolved to when last seen, if the cache still holds it.
+    #[inline]
+    pub(crate) fn get(&self, line: &RawLine<'_>) -> Option<&ContextKey> {
+        let hash = line.hash();
+        let slot = self.slots.get(self.slot_index(hash))?;
+        let hit = slot.hash == hash
+            && slot.kind == Some(line.kind)
+            && slot.card == line.card
+            && slot.name_len == line.name.len()
+            && slot.bytes.len() == line.name.len() + line.tags.len()
+            && slot.bytes.get(..slot.name_len) == Some(line.name)
+            && slot.bytes.get(slot.name_len..) == Some(line.tags);
+        if hit { slot.context.as_ref() } else { None }
+    }
+
+    /// Remembers that `line` resolved to `context`.
+    pub(crate) fn put(&mut self, line: &RawLine<'_>, context: ContextKey) {
+        if line.name.len() + line.tags.len() > KNOWN_LINE_BYTES {
+            return;
+        }
+        let hash = line.hash();
+        let i = self.slot_index(hash);
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        slot.hash = hash;
+        slot.kind = Some(line.kind);
+        slot.card = line.card;
+        slot.bytes.clear();
+        slot.bytes.extend_from_slice(line.name);
+        slot.bytes.extend_from_slice(line.tags);
+        slot.name_len = line.name.len();
+        if slot.context.replace(context).is_none() {
+            self.filled.push(i);
+        }
+    }
+
+    /// Forgets every line (the contexts they point to may be gone).
+    pub(crate) fn clear(&mut self) {
+        for &i in &self.filled {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.kind = None;
+                slot.context = None;
+            }
+        }
+        self.filled.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ContextKey {
+        ContextKey {
+            hash: 1,
+            kind: Kind::Counter,
+            name: Arc::from(name.as_bytes()),
+            host: Arc::from(&b""[..]),
+            tags: TagSet::default(),
+        }
+    }
+
+    fn line<'a>(name: &'a [u8], tags: &'a [u8]) -> RawLine<'a> {
+        RawLine {
+            name,
+            tags,
+            kind: Kind::Counter,
+            card: false,
+        }
+    }
+
+    #[test]
+    fn a_line_is_found_only_with_the_same_name_tags_type_and_card_field() {
+        let mut k = KnownLines::new(64);
+        k.put(&line(b"a", b"x:1,y:2"), key("a"));
+        assert!(k.get(&line(b"a", b"x:1,y:2")).is_some());
+        assert!(
+            k.get(&line(b"a", b"y:2,x:1")).is_none(),
+            "raw bytes, not the set"
+        );
+        assert!(
+            k.get(&line(b"ax", b":1,y:2")).is_none(),
+            "the name boundary counts"
+        );
+        let gauge = RawLine {
+            kind: Kind::Gauge,
+            ..line(b"a", b"x:1,y:2")
+        };
+        assert!(k.get(&gauge).is_none());
+        let card = RawLine {
+            card: true,
+            ..line(b"a", b"x:1,y:2")
+        };
+        assert!(k.get(&card).is_none());
+        k.clear();
+        assert!(k.get(&line(b"a", b"x:1,y:2")).is_none());
+    }
+
+    #[test]
+    fn a_cache_of_no_lines_caches_nothing() {
+        let mut k = KnownLines::new(0);
+        k.put(&line(b"a", b""), key("a"));
+        assert!(k.get(&line(b"a", b"")).is_none());
+        assert_eq!(KnownLines::new(3).slots.len(), 4);
+    }
+
+    #[test]
+    fn long_lines_are_not_cached() {
+        let mut k = KnownLines::new(64);
+        let tags = vec![b'a'; KNOWN_LINE_BYTES];
+        k.put(&line(b"n", &tags), key("n"));
+        assert!(k.get(&line(b"n", &tags)).is_none());
+    }
+}
