@@ -241,8 +241,9 @@ struct Gather {
     pending: bool,
 }
 
-/// The most bytes one gathered packet holds.
-const GATHER_BYTES: usize = 64 * 1024;
+/// The most bytes one gathered packet holds (the packet queue holds at most
+/// `DOGPIPE_QUEUE_PACKETS` of them: 16 MiB with the default 1024).
+const GATHER_BYTES: usize = 16 * 1024;
 
 impl Gather {
     fn new() -> Gather {
