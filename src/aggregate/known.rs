@@ -11,7 +11,8 @@
 //!
 //! The cache is direct-mapped (a line's slot is fixed by its hash; a new line evicts the old
 //! one), holds at most a configured number of lines (`AggregatorConfig::with_known_lines`,
-//! 16 384 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each, and
+//! 16 384 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each
+//! and 256 bytes of line text per line in total (4 MiB by default), and
 //! reuses each slot's buffer: once warm it allocates nothing. It is cleared when a flush expires
 //! contexts, so that it does not keep their strings alive.
 
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 /// Longer names plus tags are not cached (their copies would cost more memory than they save).
 pub(crate) const KNOWN_LINE_BYTES: usize = 2048;
+/// Line text the cache holds at most, per line it holds: 4 MiB for the default 16 384 lines.
+const BYTES_PER_LINE: usize = 256;
 
 const LINE_SEED: u64 = 0x1f83_d9ab_fb41_bd6b;
 const TAGS_SEED: u64 = 0x5be0_cd19_137e_2179;
@@ -82,6 +85,9 @@ struct Slot {
 pub(crate) struct KnownLines {
     slots: Box<[Slot]>,
     mask: usize,
+    /// Capacity of every slot's buffer, and the most it may reach.
+    bytes: usize,
+    budget: usize,
     /// Slots filled since the last clear, so a clear costs what was filled.
     filled: Vec<usize>,
 }
@@ -100,6 +106,8 @@ impl KnownLines {
         KnownLines {
             slots: (0..n).map(|_| Slot::default()).collect(),
             mask: n.saturating_sub(1),
+            bytes: 0,
+            budget: n.saturating_mul(BYTES_PER_LINE),
             filled: Vec::with_capacity(n),
         }
     }
@@ -134,6 +142,15 @@ impl KnownLines {
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
+        let need = line.name.len() + line.tags.len();
+        let before = slot.bytes.capacity();
+        if need > before && self.bytes + (need - before) > self.budget {
+            // Out of room for line text: this line is not remembered.
+            return;
+        }
+        slot.bytes.clear();
+        slot.bytes.reserve_exact(need);
+        self.bytes = self.bytes - before + slot.bytes.capacity();
         slot.hash = hash;
         slot.kind = Some(line.kind);
         slot.card = line.card;
@@ -214,6 +231,22 @@ mod tests {
         k.put(&line(b"a", b""), key("a"));
         assert!(k.get(&line(b"a", b"")).is_none());
         assert_eq!(KnownLines::new(3).slots.len(), 4);
+    }
+
+    #[test]
+    fn line_text_stays_within_its_budget() {
+        let mut k = KnownLines::new(4);
+        let tags = vec![b'a'; 600];
+        let names = [b"n0", b"n1", b"n2", b"n3", b"n4", b"n5", b"n6", b"n7"];
+        for name in names {
+            k.put(&line(name, &tags), key("n"));
+        }
+        let held: usize = k.slots.iter().map(|s| s.bytes.capacity()).sum();
+        assert!(held <= 4 * 256, "{held}");
+        assert_eq!(k.bytes, held);
+        // Short lines still fit.
+        k.put(&line(b"s", b"x:1"), key("s"));
+        assert!(k.get(&line(b"s", b"x:1")).is_some());
     }
 
     #[test]
