@@ -219,7 +219,7 @@ pub use logs::{
     BatchConfig, ContainerFilter, CriError, CriLine, DEFAULT_AGGREGATION_TIMEOUT,
     DEFAULT_BATCH_MAX_CONTENT_BYTES, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, Decoder, DecoderConfig,
-    DecoderStats, DockerError, DockerErrorKind, DockerLine, Frame, LineFramer, LogFormat,
+    DecoderStats, DockerError, DockerErrorKind, DockerLine, Encoding, Frame, LineFramer, LogFormat,
     LogMessage, LogsConfig, LogsHandle, LogsPipeline, LogsStats, OwnedLogMessage, PodLogConfigs,
     PodLogPath, ProcessingRules, RuleError, RuleErrorKind, RuleScope, SelectionError, Stream,
     container_id_from_symlink_name, parse_cri, parse_docker,
