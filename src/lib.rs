@@ -39,7 +39,8 @@
 //! framed on `\n` and cut at the maximum message size with `...TRUNCATED...` markers, partial
 //! lines merged, white space trimmed, an optional `multi_line` rule aggregating lines, then the
 //! processing rules. Each message borrows the decoder's buffers and carries the file offset at
-//! which it ends, for a registry of read positions.
+//! which it ends, for a registry of read positions. UTF-16 files
+//! ([`DecoderConfig::with_encoding`]) are framed on their two-byte newline and transcoded to UTF-8.
 //!
 //! ```
 //! use dogpipe::{Decoder, DecoderConfig, ProcessingRules, RuleScope};
