@@ -3,8 +3,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dogpipe::{
-    Decoder, DecoderConfig, Endpoint, ForwardError, LogFormat, LogsConfig, LogsPipeline, Payload,
-    Sink,
+    Decoder, DecoderConfig, Encoding, Endpoint, ForwardError, LogFormat, LogsConfig, LogsPipeline,
+    Payload, Sink,
 };
 use std::hint::black_box;
 use std::time::Instant;
@@ -144,6 +144,20 @@ fn decode_all(format: LogFormat, corpus: &[u8]) -> u64 {
     bytes
 }
 
+/// Plain UTF-16 LE lines (the CRI corpus's text, non-ASCII included), framed and transcoded.
+fn decode_utf16(corpus: &[u8]) -> u64 {
+    let config = DecoderConfig::default()
+        .with_format(LogFormat::Raw)
+        .with_encoding(Encoding::Utf16Le);
+    let mut decoder = Decoder::new(config);
+    let now = Instant::now();
+    let mut bytes = 0u64;
+    for read in corpus.chunks(READ_BYTES) {
+        decoder.push(read, now, |m| bytes += m.content().len() as u64);
+    }
+    bytes
+}
+
 fn bench(c: &mut Criterion) {
     let corpora = [
         ("cri", LogFormat::Cri, cri_corpus()),
@@ -167,6 +181,22 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(decode_all(*format, corpus)))
         });
     }
+    group.finish();
+    let (cri, lines) = &corpora[0].2;
+    let utf16: Vec<u8> = String::from_utf8_lossy(cri)
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut group = c.benchmark_group("logs/decode_utf16");
+    group.sample_size(20);
+    group.throughput(Throughput::Bytes(utf16.len() as u64));
+    group.bench_function("le_raw_bytes", |b| {
+        b.iter(|| black_box(decode_utf16(&utf16)))
+    });
+    group.throughput(Throughput::Elements(*lines));
+    group.bench_function("le_raw_lines", |b| {
+        b.iter(|| black_box(decode_utf16(&utf16)))
+    });
     group.finish();
 }
 

@@ -39,7 +39,8 @@
 //! framed on `\n` and cut at the maximum message size with `...TRUNCATED...` markers, partial
 //! lines merged, white space trimmed, an optional `multi_line` rule aggregating lines, then the
 //! processing rules. Each message borrows the decoder's buffers and carries the file offset at
-//! which it ends, for a registry of read positions.
+//! which it ends, for a registry of read positions. UTF-16 files
+//! ([`DecoderConfig::with_encoding`]) are framed on their two-byte newline and transcoded to UTF-8.
 //!
 //! ```
 //! use dogpipe::{Decoder, DecoderConfig, ProcessingRules, RuleScope};
@@ -219,7 +220,7 @@ pub use logs::{
     BatchConfig, ContainerFilter, CriError, CriLine, DEFAULT_AGGREGATION_TIMEOUT,
     DEFAULT_BATCH_MAX_CONTENT_BYTES, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POD_LOGS_DIR, DEFAULT_RUN_PATH, Decoder, DecoderConfig,
-    DecoderStats, DockerError, DockerErrorKind, DockerLine, Frame, LineFramer, LogFormat,
+    DecoderStats, DockerError, DockerErrorKind, DockerLine, Encoding, Frame, LineFramer, LogFormat,
     LogMessage, LogsConfig, LogsHandle, LogsPipeline, LogsStats, OwnedLogMessage, PodLogConfigs,
     PodLogPath, ProcessingRules, RuleError, RuleErrorKind, RuleScope, SelectionError, Stream,
     container_id_from_symlink_name, parse_cri, parse_docker,

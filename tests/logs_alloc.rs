@@ -1,7 +1,7 @@
 //! The decoder's steady state allocates nothing per message for CRI and Docker lines, escaped or
-//! not (a counting allocator proves it).
+//! not, nor for UTF-16 lines (a counting allocator proves it).
 
-use dogpipe::{Decoder, DecoderConfig, LogFormat};
+use dogpipe::{Decoder, DecoderConfig, Encoding, LogFormat};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Instant;
@@ -43,7 +43,11 @@ static GLOBAL: Counting = Counting;
 /// Allocations while decoding `input` a second time in 4 KiB reads (the first pass sizes the
 /// buffers), and the number of messages.
 fn steady_state_allocations(format: LogFormat, input: &[u8]) -> (u64, u64) {
-    let mut decoder = Decoder::new(DecoderConfig::default().with_format(format));
+    steady_state_allocations_with(DecoderConfig::default().with_format(format), input)
+}
+
+fn steady_state_allocations_with(config: DecoderConfig, input: &[u8]) -> (u64, u64) {
+    let mut decoder = Decoder::new(config);
     let now = Instant::now();
     let mut messages = 0u64;
     for read in input.chunks(4096) {
@@ -94,4 +98,33 @@ fn decoding_cri_and_docker_lines_allocates_nothing_per_message() {
         steady_state_allocations(LogFormat::Docker, escaped.as_bytes()),
         (0, 2000)
     );
+}
+
+#[test]
+fn decoding_utf16_lines_allocates_nothing_per_message() {
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            " request {i} é done in {}ms \u{1F600}\r\n",
+            i % 97
+        ));
+    }
+    for (encoding, big) in [(Encoding::Utf16Le, false), (Encoding::Utf16Be, true)] {
+        let input: Vec<u8> = text
+            .encode_utf16()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect();
+        let config = DecoderConfig::default().with_encoding(encoding);
+        assert_eq!(
+            steady_state_allocations_with(config, &input),
+            (0, 2000),
+            "{encoding:?}"
+        );
+    }
 }

@@ -68,6 +68,9 @@ fn reports_bad_arguments_and_missing_files() {
     let (code, err) = run(&["logs", "decode", "--rules", "[{\"type\":\"x\"}]", "f"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("processing rule #0"), "{err}");
+    let (code, err) = run(&["logs", "decode", "--encoding", "shift-jis", "f"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown encoding `shift-jis`"), "{err}");
     let (code, err) = run(&["logs", "decode", "/nonexistent/dogpipe.log"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("/nonexistent/dogpipe.log"), "{err}");
@@ -99,5 +102,29 @@ fn applies_rules_and_the_size_limit() {
     assert!(
         stdout.contains("\"message\":\"...TRUNCATED...kl\""),
         "{stdout}"
+    );
+}
+
+#[test]
+fn decodes_a_utf16_file_with_byte_offsets() {
+    let bytes: Vec<u8> = "héllo\nwörld\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let file = temp_file("utf16.log", &bytes);
+    let out = Command::new(env!("CARGO_BIN_EXE_dogpipe"))
+        .args(["logs", "decode", "--encoding", "utf-16-le"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"message\":\"héllo\",\"status\":\"info\",\"stream\":null,\"time\":null,\"truncated\":false,\"offset\":12}\n\
+         {\"message\":\"wörld\",\"status\":\"info\",\"stream\":null,\"time\":null,\"truncated\":false,\"offset\":24}\n"
     );
 }

@@ -1,7 +1,9 @@
 //! The decoding vectors of `shared/spec/logs.md` §9 (numbers in test names), through the public
 //! `Decoder`, each fed whole, byte by byte and in 7-byte reads.
 
-use dogpipe::{Decoder, DecoderConfig, LogFormat, OwnedLogMessage, ProcessingRules, RuleScope};
+use dogpipe::{
+    Decoder, DecoderConfig, Encoding, LogFormat, OwnedLogMessage, ProcessingRules, RuleScope,
+};
 use std::time::{Duration, Instant};
 
 const TS: &str = "2024-05-01T12:00:00.123456789Z";
@@ -394,6 +396,111 @@ fn vector_43_a_line_of_exactly_the_maximum_is_marked() {
         contents(&r.now),
         ["abcdefghij...TRUNCATED...", "...TRUNCATED...k"]
     );
+}
+
+fn utf16(encoding: Encoding, max: usize, input: &[u8]) -> Run {
+    run(
+        DecoderConfig::default()
+            .with_encoding(encoding)
+            .with_max_message_bytes(max),
+        input,
+    )
+}
+
+fn ends(messages: &[OwnedLogMessage]) -> Vec<(bool, u64)> {
+    messages
+        .iter()
+        .map(|m| (m.truncated, m.end_offset))
+        .collect()
+}
+
+#[test]
+fn vector_44_utf16_le_is_framed_on_its_two_byte_newline() {
+    let r = utf16(Encoding::Utf16Le, 100, b"h\0i\0\n\0");
+    assert_eq!(contents(&r.now), ["hi"]);
+    assert_eq!(ends(&r.now), [(false, 6)]);
+    assert_eq!(r.settled, 6, "offsets are byte offsets in the file");
+}
+
+#[test]
+fn vector_44_utf16_be_is_framed_on_its_two_byte_newline() {
+    // `0A` as the low byte of `00 0A` ends the line; `0A 00` at an odd offset does not.
+    let r = utf16(Encoding::Utf16Be, 100, b"\0h\0i\0\n\x0a\0\0\n");
+    assert_eq!(contents(&r.now), ["hi", "\u{a00}"]);
+    assert_eq!(ends(&r.now), [(false, 6), (false, 10)]);
+}
+
+#[test]
+fn vector_44_utf16_text_is_transcoded_to_utf8_and_trimmed() {
+    let input: Vec<u8> = " été \u{1F600}\r\nx\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let r = utf16(Encoding::Utf16Le, 100, &input);
+    assert_eq!(contents(&r.now), ["été \u{1F600}", "x"]);
+    assert_eq!(ends(&r.now), [(false, 18), (false, 22)]);
+}
+
+#[test]
+fn vector_44_a_long_utf16_line_is_cut_at_an_even_number_of_file_bytes() {
+    // A maximum of 7 bytes aligns down to 6: three UTF-16 code units per frame, each marked.
+    let input: Vec<u8> = "abcdefg\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let r = utf16(Encoding::Utf16Le, 7, &input);
+    assert_eq!(
+        contents(&r.now),
+        [
+            "abc...TRUNCATED...",
+            "...TRUNCATED...def...TRUNCATED...",
+            "...TRUNCATED...g"
+        ]
+    );
+    assert_eq!(ends(&r.now), [(true, 6), (true, 12), (false, 16)]);
+}
+
+#[test]
+fn vector_44_an_odd_trailing_utf16_byte_waits_for_more_data() {
+    let mut decoder = Decoder::new(DecoderConfig::default().with_encoding(Encoding::Utf16Le));
+    let now = Instant::now();
+    let mut out = Vec::new();
+    decoder.push(b"a\0\n\0b\0\n", now, |m| out.push(m.to_owned()));
+    assert_eq!(contents(&out), ["a"]);
+    assert_eq!((decoder.pending_bytes(), decoder.settled_offset()), (3, 4));
+    decoder.push(b"\0", now, |m| out.push(m.to_owned()));
+    assert_eq!(contents(&out), ["a", "b"]);
+    assert_eq!(decoder.settled_offset(), 8);
+}
+
+#[test]
+fn vector_44_an_unpaired_utf16_surrogate_becomes_the_replacement_character() {
+    // A high surrogate followed by `x`, then a lone low surrogate.
+    let r = utf16(Encoding::Utf16Le, 100, b"\x00\xd8x\0\x00\xdc\n\0");
+    assert_eq!(contents(&r.now), ["\u{FFFD}x\u{FFFD}"]);
+}
+
+#[test]
+fn vector_44_utf16_lines_go_through_rules_and_multi_line() {
+    let rules = ProcessingRules::from_json(
+        r#"[{"type":"multi_line","name":"m","pattern":"\\d"},
+            {"type":"mask_sequences","name":"s","pattern":"secret","replace_placeholder":"***"}]"#,
+        RuleScope::Source,
+    )
+    .unwrap();
+    let input: Vec<u8> = "1 secret\n  at x\n2 y\n"
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect();
+    let r = run(
+        DecoderConfig::default()
+            .with_encoding(Encoding::Utf16Be)
+            .with_rules(rules),
+        &input,
+    );
+    assert_eq!(contents(&r.now), ["1 ***\\n  at x"]);
+    assert_eq!(contents(&r.after_idle), ["2 y"]);
+    assert_eq!(r.settled, input.len() as u64);
 }
 
 fn with_rules(format: LogFormat, json: &str, input: &[u8]) -> Run {

@@ -2,6 +2,7 @@
 
 use super::cri::{is_rfc3339, parse_cri};
 use super::docker::parse_docker_reusing;
+use super::encoding::{Encoding, Utf16Framer, utf16_to_utf8};
 use super::framing::{Frame, LineFramer};
 use super::handler::{MultiLine, Sent, SingleLine};
 use super::message::{LogMessage, Stream};
@@ -77,6 +78,7 @@ impl LogFormat {
 #[derive(Debug, Clone)]
 pub struct DecoderConfig {
     format: LogFormat,
+    encoding: Encoding,
     max_message_bytes: usize,
     aggregation_timeout: Duration,
     rules: ProcessingRules,
@@ -87,6 +89,7 @@ impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
             format: LogFormat::Auto,
+            encoding: Encoding::Utf8,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             aggregation_timeout: DEFAULT_AGGREGATION_TIMEOUT,
             rules: ProcessingRules::default(),
@@ -99,6 +102,18 @@ impl DecoderConfig {
     /// The file's format. Defaults to [`LogFormat::Auto`].
     pub fn with_format(mut self, format: LogFormat) -> Self {
         self.format = format;
+        self
+    }
+
+    /// The file's character encoding (the Agent's `encoding`). A UTF-16 file is framed on its
+    /// two-byte newline, with the maximum message size counted in file bytes and aligned down to
+    /// an even number; each line is transcoded to UTF-8 (unpaired surrogates become U+FFFD) and
+    /// then goes on as a line of the configured format would (auto-detected, CRI, Docker or raw),
+    /// while offsets stay byte offsets in the file. A line cut at the maximum size ends with
+    /// `...TRUNCATED...` (and the next starts with it) even when its UTF-8 text is shorter than
+    /// the maximum. Defaults to [`Encoding::Utf8`].
+    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
         self
     }
 
@@ -135,6 +150,11 @@ impl DecoderConfig {
     /// The configured format.
     pub fn format(&self) -> LogFormat {
         self.format
+    }
+
+    /// The configured encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// The maximum message size in bytes.
@@ -211,6 +231,31 @@ pub struct Decoder {
     settled: u64,
     /// Where Docker content with escapes is decoded, reused from line to line.
     docker_scratch: Vec<u8>,
+    /// The framer and transcoded line of a UTF-16 file (`framer` is then unused).
+    utf16: Option<Utf16>,
+}
+
+/// A UTF-16 file's framer and the UTF-8 text of its current line, reused from line to line.
+#[derive(Debug, Clone)]
+struct Utf16 {
+    framer: Utf16Framer,
+    big_endian: bool,
+    text: Vec<u8>,
+}
+
+impl Utf16 {
+    fn new(encoding: Encoding, max_bytes: usize, offset: u64) -> Option<Utf16> {
+        let big_endian = match encoding {
+            Encoding::Utf8 => return None,
+            Encoding::Utf16Le => false,
+            Encoding::Utf16Be => true,
+        };
+        Some(Utf16 {
+            framer: Utf16Framer::starting_at(max_bytes, offset, big_endian),
+            big_endian,
+            text: Vec::new(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +270,9 @@ impl Decoder {
         let max_bytes = config.max_message_bytes.max(1);
         let handler = match config.rules.multi_line() {
             Some(re) => Handler::Multi(MultiLine::new(re.clone())),
+            None if config.encoding != Encoding::Utf8 => {
+                Handler::Single(SingleLine::marking_cut_lines())
+            }
             None => Handler::Single(SingleLine::default()),
         };
         Decoder {
@@ -239,6 +287,7 @@ impl Decoder {
             last_end: config.start_offset,
             settled: config.start_offset,
             docker_scratch: Vec::new(),
+            utf16: Utf16::new(config.encoding, max_bytes, config.start_offset),
         }
     }
 
@@ -246,6 +295,11 @@ impl Decoder {
     /// aggregates whose timeout passed at `now` are emitted first.
     pub fn push<F: FnMut(LogMessage<'_>)>(&mut self, bytes: &[u8], now: Instant, mut sink: F) {
         self.poll_dyn(now, &mut sink);
+        if let Some(utf16) = &mut self.utf16 {
+            utf16.framer.push(bytes);
+            self.drain(now, &mut sink);
+            return;
+        }
         let mut framer = std::mem::replace(&mut self.framer, LineFramer::new(1));
         framer.push_with(bytes, |frame| self.frame(frame, now, &mut sink));
         self.framer = framer;
@@ -265,7 +319,10 @@ impl Decoder {
         mut sink: F,
     ) -> io::Result<usize> {
         self.poll_dyn(now, &mut sink);
-        let n = self.framer.read_from(reader, max_read)?;
+        let n = match &mut self.utf16 {
+            Some(utf16) => utf16.framer.read_from(reader, max_read)?,
+            None => self.framer.read_from(reader, max_read)?,
+        };
         self.drain(now, &mut sink);
         Ok(n)
     }
@@ -289,8 +346,11 @@ impl Decoder {
     /// still one message (its end offset is then in the new file). Returns the number of bytes of
     /// an unterminated last line of the old file, which are dropped.
     pub fn switch_file(&mut self, start_offset: u64) -> usize {
-        let dropped = self.framer.pending_bytes();
+        let dropped = self.pending_bytes();
         self.framer = LineFramer::starting_at(self.max_bytes, start_offset);
+        if let Some(utf16) = &mut self.utf16 {
+            utf16.framer = Utf16Framer::starting_at(self.max_bytes, start_offset, utf16.big_endian);
+        }
         self.last_end = start_offset;
         self.settled = start_offset;
         dropped
@@ -317,7 +377,10 @@ impl Decoder {
 
     /// The file offset after the last complete line read (pending lines included).
     pub fn read_offset(&self) -> u64 {
-        self.framer.offset()
+        match &self.utf16 {
+            Some(utf16) => utf16.framer.offset(),
+            None => self.framer.offset(),
+        }
     }
 
     /// The format in use: the configured one, or the detected one once a line was seen.
@@ -332,7 +395,10 @@ impl Decoder {
 
     /// Bytes of an unterminated last line waiting for its newline.
     pub fn pending_bytes(&self) -> usize {
-        self.framer.pending_bytes()
+        match &self.utf16 {
+            Some(utf16) => utf16.framer.pending_bytes(),
+            None => self.framer.pending_bytes(),
+        }
     }
 
     fn is_pending(&self) -> bool {
@@ -374,6 +440,15 @@ impl Decoder {
     }
 
     fn drain(&mut self, now: Instant, sink: &mut dyn FnMut(LogMessage<'_>)) {
+        if let Some(mut utf16) = self.utf16.take() {
+            while let Some(frame) = utf16.framer.next_frame() {
+                utf16_to_utf8(frame.bytes(), utf16.big_endian, &mut utf16.text);
+                let line = Frame::new(&utf16.text, frame.end_offset(), frame.truncated());
+                self.frame(line, now, sink);
+            }
+            self.utf16 = Some(utf16);
+            return;
+        }
         let mut framer = std::mem::replace(&mut self.framer, LineFramer::new(1));
         while let Some(frame) = framer.next_frame() {
             self.frame(frame, now, sink);

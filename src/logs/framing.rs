@@ -51,6 +51,15 @@ pub struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
+    /// A frame of `bytes` ending at file offset `end_offset` (for the UTF-16 framer).
+    pub(crate) fn new(bytes: &'a [u8], end_offset: u64, truncated: bool) -> Frame<'a> {
+        Frame {
+            bytes,
+            end_offset,
+            truncated,
+        }
+    }
+
     /// The line without its `\n`.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes

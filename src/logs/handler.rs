@@ -15,15 +15,26 @@ const MULTI_LINE_JOINER: &[u8] = b"\\n";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SingleLine {
     continued: bool,
+    /// Also mark lines the framer cut (UTF-16 files, where the cut is counted in file bytes and
+    /// the UTF-8 content of a cut line can be shorter than `max_bytes`).
+    mark_cut: bool,
     scratch: Vec<u8>,
 }
 
 impl SingleLine {
+    /// A handler that also marks every line the framer cut, whatever its length.
+    pub fn marking_cut_lines() -> SingleLine {
+        SingleLine {
+            mark_cut: true,
+            ..SingleLine::default()
+        }
+    }
+
     /// The processed line, `None` when it is empty after trimming.
     #[inline]
     pub fn process<'a>(&'a mut self, line: Line<'a>, max_bytes: usize) -> Option<Line<'a>> {
         let prefix = std::mem::replace(&mut self.continued, false);
-        let suffix = line.content.len() >= max_bytes;
+        let suffix = line.content.len() >= max_bytes || (self.mark_cut && line.truncated);
         self.continued = suffix;
         let trimmed = trim_space(line.content);
         let content = if prefix || suffix {

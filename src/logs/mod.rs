@@ -4,6 +4,7 @@
 mod cri;
 mod decoder;
 mod docker;
+mod encoding;
 mod framing;
 mod handler;
 mod intake;
@@ -25,6 +26,7 @@ pub use decoder::{
     LogFormat,
 };
 pub use docker::{DockerError, DockerErrorKind, DockerLine, parse_docker};
+pub use encoding::Encoding;
 pub use framing::{Frame, LineFramer};
 pub use intake::{
     BatchConfig, DEFAULT_BATCH_MAX_CONTENT_BYTES, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BATCH_WAIT,

@@ -1,6 +1,7 @@
 //! Which containers' logs are collected: the Agent's include/exclude lists, collect-all, and
 //! the per-pod configuration file that plays the role of pod annotations.
 
+use super::encoding::Encoding;
 use super::path::PodLogPath;
 use super::rules::{ProcessingRules, RuleScope, go_compatible};
 use regex::bytes::Regex;
@@ -183,6 +184,8 @@ pub(crate) struct PodLogConfig {
     pub(crate) service: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) rules: ProcessingRules,
+    /// The files' character encoding, when the entry gives one.
+    pub(crate) encoding: Option<Encoding>,
 }
 
 impl PodLogConfig {
@@ -196,7 +199,8 @@ impl PodLogConfig {
 
 /// The per-pod logs configuration file (`DOGPIPE_LOGS_CONFIG_FILE`): a YAML or JSON list of
 /// entries, each matching containers by `kube_namespace`, `pod_name` and/or `container_name`
-/// and giving them a `source`, a `service`, `tags` and `log_processing_rules`, as the Agent's
+/// and giving them a `source`, a `service`, `tags`, `log_processing_rules` and an `encoding`
+/// (`utf-8`, `utf-16-le` or `utf-16-be`, see [`Encoding`](crate::Encoding)), as the Agent's
 /// `ad.datadoghq.com/<container>.logs` pod annotation does.
 ///
 /// The match fields are regular expressions (Go syntax) that must match the **whole** value, so
@@ -225,8 +229,8 @@ pub struct PodLogConfigs {
     entries: Vec<PodLogConfig>,
 }
 
-const ENTRY_KEYS: &str =
-    "kube_namespace, pod_name, container_name, source, service, tags, log_processing_rules";
+const ENTRY_KEYS: &str = "kube_namespace, pod_name, container_name, source, service, tags, log_processing_rules, \
+     encoding";
 
 impl PodLogConfigs {
     /// Reads and parses the file at `path`.
@@ -344,6 +348,15 @@ fn parse_pod_entry(item: &serde_json::Value) -> Result<PodLogConfig, String> {
                 for t in &mut entry.tags {
                     *t = t.trim().to_string();
                 }
+            }
+            "encoding" => {
+                let name = text()?;
+                entry.encoding = Some(Encoding::from_name(&name).ok_or_else(|| {
+                    format!(
+                        "unknown `encoding` `{name}` (utf-8, utf-16-le or utf-16-be; \
+                         shift-jis is not supported)"
+                    )
+                })?);
             }
             "log_processing_rules" => {
                 entry.rules = ProcessingRules::from_value(value, RuleScope::Source)
@@ -540,6 +553,7 @@ mod tests {
       pattern: \d{4}-
 - pod_name: web-.*
   source: nginx
+  encoding: utf-16-le
 "#;
 
     #[test]
@@ -550,6 +564,7 @@ mod tests {
         assert_eq!(e.source.as_deref(), Some("java"));
         assert_eq!(e.service.as_deref(), Some("payments-api"));
         assert_eq!(e.tags, ["team:pay", "env:prod"]);
+        assert_eq!(e.encoding, None);
         assert!(e.rules.multi_line().is_some());
         assert_eq!(e.rules.apply(b"GET /health 200", false), None);
         let e = c.find("default", "web-1", "api").unwrap();
@@ -557,6 +572,7 @@ mod tests {
             (e.source.as_deref(), e.service.as_deref()),
             (Some("nginx"), None)
         );
+        assert_eq!(e.encoding, Some(crate::Encoding::Utf16Le));
         assert!(
             c.find("payments", "db-0", "apiserver").is_none(),
             "whole-value match"
@@ -596,6 +612,11 @@ mod tests {
             ("- {pod_name: '(x'}\n", Some(0), "pod_name"),
             ("- {pod_name: a, tags: {a: 1}}\n", Some(0), "tags"),
             ("- {pod_name: a, source: [x]}\n", Some(0), "source"),
+            (
+                "- {pod_name: a, encoding: shift-jis}\n",
+                Some(0),
+                "unknown `encoding` `shift-jis`",
+            ),
             (
                 "- {pod_name: a, log_processing_rules: [{type: nope, name: n}]}\n",
                 Some(0),
@@ -685,12 +706,16 @@ mod tests {
         let start = readme.find("```yaml\n- kube_namespace: payments").unwrap() + 8;
         let len = readme[start..].find("```").unwrap();
         let c = PodLogConfigs::parse("README.md", &readme[start..start + len]).unwrap();
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.len(), 3);
         let e = c.find("payments", "api-5d8f", "api").unwrap();
         assert!(e.rules.multi_line().is_some());
         assert_eq!(
             c.find("ingress", "x", "y").unwrap().source.as_deref(),
             Some("nginx")
+        );
+        assert_eq!(
+            c.find("apps", "p", "legacy-dotnet").unwrap().encoding,
+            Some(crate::Encoding::Utf16Le)
         );
     }
 

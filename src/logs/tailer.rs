@@ -2,6 +2,7 @@
 //! sink and advances the registry only once the sink has accepted what was read.
 
 use super::decoder::{Decoder, DecoderConfig};
+use super::encoding::Encoding;
 use super::intake::{BatchConfig, Batcher, SourceFields, encode_message};
 use super::path::PodLogPath;
 use super::registry::{Entry, Identity, Registry};
@@ -111,6 +112,8 @@ struct Tail {
     fields: SourceFields,
     /// Global rules followed by the container's own.
     rules: ProcessingRules,
+    /// The container's files' encoding (the pod config's, else the decoder config's).
+    encoding: Encoding,
     /// Front: being read. Later ones: files that appeared at the path after rotations.
     files: VecDeque<OpenFile>,
     /// Seen by the current scan.
@@ -251,10 +254,14 @@ impl Tailer {
             Some(c) => self.config.rules.clone().followed_by(c.rules.clone()),
             None => self.config.rules.clone(),
         };
+        let encoding = config
+            .and_then(|c| c.encoding)
+            .unwrap_or(self.config.decoder.encoding());
         Some(Tail {
             fields: SourceFields::new(&self.config.hostname, &service, &source, &tags),
-            decoder: self.decoder(&rules, start),
+            decoder: self.decoder(&rules, encoding, start),
             rules,
+            encoding,
             path,
             path_str,
             files: VecDeque::new(),
@@ -263,12 +270,13 @@ impl Tailer {
         })
     }
 
-    fn decoder(&self, rules: &ProcessingRules, start: u64) -> Decoder {
+    fn decoder(&self, rules: &ProcessingRules, encoding: Encoding, start: u64) -> Decoder {
         Decoder::new(
             self.config
                 .decoder
                 .clone()
                 .with_rules(rules.clone())
+                .with_encoding(encoding)
                 .with_start_offset(start),
         )
     }
@@ -386,7 +394,7 @@ impl Tailer {
                 continue;
             };
             if tail.decoder.read_offset() != front.pos {
-                let decoder = self.decoder(&tail.rules, front.pos);
+                let decoder = self.decoder(&tail.rules, tail.encoding, front.pos);
                 if let Some(tail) = self.tails.get_mut(i) {
                     tail.decoder = decoder;
                 }

@@ -593,3 +593,36 @@ fn excluded_files_are_never_opened_counted_once_each_and_logged_once_per_contain
     assert_eq!(stats.files_excluded, 3, "{stats:?}");
     let _ = fs::remove_dir_all(&world.dir);
 }
+
+#[test]
+fn a_pod_config_encoding_makes_that_containers_files_utf16_and_only_those() {
+    use super::select::{PodLogConfigs, Selection};
+    let mut world = World::new();
+    let mut sink = TestSink::new();
+    let utf16: Vec<u8> = "héllo\nwörld\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    fs::write(&world.paths[0], "plain\n").unwrap();
+    fs::write(&world.paths[1], &utf16).unwrap();
+    let mut config = world.config();
+    config.selection = Selection {
+        pods: PodLogConfigs::parse("p.yaml", "- {pod_name: pod1, encoding: utf-16-le}\n").unwrap(),
+        ..Selection::collect_all()
+    };
+    let mut tailer = Tailer::new(config);
+    for _ in 0..3 {
+        world.scan(&mut tailer, &mut sink);
+    }
+    let (_, pos) = tailer.read_position(&world.paths[1]).unwrap();
+    assert_eq!(
+        pos,
+        utf16.len() as u64,
+        "offsets are byte offsets in the file"
+    );
+    tailer.stop(&mut sink, world.now, world.wall, Duration::ZERO);
+    let mut received = sink.received.clone();
+    received.sort();
+    assert_eq!(received, ["héllo", "plain", "wörld"]);
+    let _ = fs::remove_dir_all(&world.dir);
+}

@@ -1,13 +1,15 @@
 //! `dogpipe logs decode`: decode container log files, one JSON object per message on stdout.
 
 use crate::json::Obj;
-use dogpipe::{Decoder, DecoderConfig, LogFormat, LogMessage, ProcessingRules, RuleScope};
+use dogpipe::{
+    Decoder, DecoderConfig, Encoding, LogFormat, LogMessage, ProcessingRules, RuleScope,
+};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 pub const USAGE: &str = "usage: dogpipe logs decode [--format auto|cri|docker|raw] \
-[--max-message-bytes N] [--rules JSON] FILE...";
+[--encoding utf-8|utf-16-le|utf-16-be] [--max-message-bytes N] [--rules JSON] FILE...";
 
 /// Bytes asked of the file per read.
 const READ_BYTES: usize = 256 * 1024;
@@ -37,6 +39,15 @@ fn decode(args: &[String]) -> Result<(), String> {
                     format!("logs decode: unknown format `{name}` (auto, cri, docker or raw)")
                 })?;
                 config = config.with_format(format);
+            }
+            "--encoding" => {
+                let name = value("--encoding")?;
+                let encoding = Encoding::from_name(name).ok_or_else(|| {
+                    format!(
+                        "logs decode: unknown encoding `{name}` (utf-8, utf-16-le or utf-16-be)"
+                    )
+                })?;
+                config = config.with_encoding(encoding);
             }
             "--max-message-bytes" => {
                 let n = value("--max-message-bytes")?;
