@@ -98,9 +98,10 @@ struct OpenFile {
     pos: u64,
     /// Renamed away or deleted: read to its end, then closed.
     gone: bool,
-    /// The modification time when the first bytes were last compared with the fingerprint
-    /// while the file's size equalled `pos` (see `check_truncation`).
+    /// The modification time, and the tailer's time, when the first bytes were last compared
+    /// with the fingerprint while the file's size equalled `pos` (see `check_truncation`).
     checked_mtime: Option<std::time::SystemTime>,
+    checked_at: Option<Instant>,
 }
 
 /// Everything read from one path: the file being read and the files that replaced it.
@@ -300,6 +301,7 @@ impl Tailer {
             pos: start,
             gone: false,
             checked_mtime: None,
+            checked_at: None,
         }
     }
 
@@ -578,7 +580,7 @@ impl Tailer {
                 self.stats.backpressure_pauses += 1;
                 return;
             }
-            self.check_truncation(i);
+            self.check_truncation(i, now);
             let remove = self.read_tail(i, now, wall_ms);
             // Fingerprint what was just read of a file opened short (or empty).
             if let Some(pos) = self
@@ -871,7 +873,7 @@ impl Tailer {
     /// Before reading new bytes of a tail's only file: was it truncated and rewritten (shorter
     /// than what was read, or its first bytes changed)? Checked on the open handle, so that
     /// bytes of the new content are never read from the old position.
-    fn check_truncation(&mut self, i: usize) {
+    fn check_truncation(&mut self, i: usize, now: Instant) {
         let Some(tail) = self.tails.get(i) else {
             return;
         };
@@ -882,23 +884,27 @@ impl Tailer {
             return;
         };
         // Without new bytes, the file may still have been truncated and rewritten to exactly
-        // the size already read: check its first bytes when it goes away, and when it was
-        // modified since the last check or so recently that timestamps (coarse, often a few
-        // milliseconds) cannot tell two writes apart. An idle file costs no read.
+        // the size already read: check its first bytes when it goes away, when its mtime
+        // changed since the last check, and at least every `CONTENT_RECHECK` of the tailer's
+        // time (mtimes are coarse: two writes within a few milliseconds can share one). An
+        // idle file costs one small read per `CONTENT_RECHECK`.
         let modified = meta.modified().ok();
         let same_size = meta.len() == f.pos && f.pos > 0;
-        let recent = modified.is_none_or(|m| m.elapsed().map_or(true, |age| age < RECENT_MTIME));
+        let due = f
+            .checked_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= CONTENT_RECHECK);
         let check_content =
-            meta.len() > f.pos || (same_size && (f.gone || recent || modified != f.checked_mtime));
+            meta.len() > f.pos || (same_size && (f.gone || due || modified != f.checked_mtime));
         let truncated = meta.len() < f.pos
             || (check_content && !f.identity.content_matches(&f.file).unwrap_or(true));
         if truncated {
             self.restart_truncated(i, 0);
             return;
         }
-        if same_size {
+        if same_size && check_content {
             if let Some(f) = self.tails.get_mut(i).and_then(|t| t.files.front_mut()) {
                 f.checked_mtime = modified;
+                f.checked_at = Some(now);
             }
         }
     }
@@ -959,9 +965,9 @@ fn apply(registry: &mut Registry, marks: &[Mark]) {
 /// takes the next id after its old one and the registry's id order stays the reading order.
 const ID_STRIDE: u64 = 1 << 20;
 
-/// How long after its last modification a file whose size did not change is still compared with
-/// its fingerprint at every read (see `check_truncation`).
-const RECENT_MTIME: Duration = Duration::from_secs(2);
+/// How often, at most, the first bytes of a file whose size did not change are compared with its
+/// fingerprint when its mtime did not change either (see `check_truncation`).
+const CONTENT_RECHECK: Duration = Duration::from_secs(1);
 
 /// Finds the file of a registry entry by device and inode: at its path, else in the same
 /// directory (a file renamed by a rotation). Returns the file, whether it is at its path, and
