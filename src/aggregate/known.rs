@@ -9,21 +9,22 @@
 //! context by pointer equality of those handles: interned strings and sets are unique per store,
 //! so equal pointers mean equal contents.
 //!
-//! The cache is direct-mapped (a line's slot is fixed by its hash; a new line evicts the old
-//! one), holds at most a configured number of lines (`AggregatorConfig::with_known_lines`,
-//! 16 384 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each
-//! and 256 bytes of line text per line in total (4 MiB by default), and
+//! The cache is two-way set-associative (a line may sit in one of two slots fixed by its hash; a
+//! new line takes an empty one, else the one not hit since the other was last replaced), holds at most a configured number of lines (`AggregatorConfig::with_known_lines`,
+//! 32 768 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each
+//! and 128 bytes of line text per line in total (4 MiB by default), and
 //! reuses each slot's buffer: once warm it allocates nothing. It is cleared when a flush expires
 //! contexts, so that it does not keep their strings alive.
 
 use super::context::{Kind, hash_bytes};
 use super::output::{TagSet, Text};
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// Longer names plus tags are not cached (their copies would cost more memory than they save).
 pub(crate) const KNOWN_LINE_BYTES: usize = 2048;
-/// Line text the cache holds at most, per line it holds: 4 MiB for the default 16 384 lines.
-const BYTES_PER_LINE: usize = 256;
+/// Line text the cache holds at most, per line it holds: 4 MiB for the default 32 768 lines.
+const BYTES_PER_LINE: usize = 128;
 
 const LINE_SEED: u64 = 0x1f83_d9ab_fb41_bd6b;
 const TAGS_SEED: u64 = 0x5be0_cd19_137e_2179;
@@ -78,6 +79,21 @@ struct Slot {
     bytes: Vec<u8>,
     name_len: usize,
     context: Option<ContextKey>,
+    /// Hit since its neighbour was last replaced (the neighbour goes first).
+    used: Cell<bool>,
+}
+
+impl Slot {
+    #[inline]
+    fn holds(&self, hash: u64, line: &RawLine<'_>) -> bool {
+        self.hash == hash
+            && self.kind == Some(line.kind)
+            && self.card == line.card
+            && self.name_len == line.name.len()
+            && self.bytes.len() == line.name.len() + line.tags.len()
+            && self.bytes.get(..self.name_len) == Some(line.name)
+            && self.bytes.get(self.name_len..) == Some(line.tags)
+    }
 }
 
 /// The cache; see the module documentation.
@@ -112,24 +128,24 @@ impl KnownLines {
         }
     }
 
+    /// The first of the two slots a line may occupy (the cache is two-way set-associative:
+    /// two lines whose hashes share a slot no longer evict each other in turn).
     #[inline]
-    fn slot_index(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+    fn pair(&self, hash: u64) -> usize {
+        hash as usize & self.mask & !1
     }
 
     /// The context `line` resolved to when last seen, if the cache still holds it.
     #[inline]
     pub(crate) fn get(&self, line: &RawLine<'_>) -> Option<&ContextKey> {
         let hash = line.hash();
-        let slot = self.slots.get(self.slot_index(hash))?;
-        let hit = slot.hash == hash
-            && slot.kind == Some(line.kind)
-            && slot.card == line.card
-            && slot.name_len == line.name.len()
-            && slot.bytes.len() == line.name.len() + line.tags.len()
-            && slot.bytes.get(..slot.name_len) == Some(line.name)
-            && slot.bytes.get(slot.name_len..) == Some(line.tags);
-        if hit { slot.context.as_ref() } else { None }
+        let first = self.pair(hash);
+        let slot = [first, first + 1]
+            .into_iter()
+            .filter_map(|i| self.slots.get(i))
+            .find(|s| s.holds(hash, line))?;
+        slot.used.set(true);
+        slot.context.as_ref()
     }
 
     /// Remembers that `line` resolved to `context`.
@@ -138,10 +154,25 @@ impl KnownLines {
             return;
         }
         let hash = line.hash();
-        let i = self.slot_index(hash);
+        let first = self.pair(hash);
+        // The slot already holding the line, else an empty one, else one not hit lately.
+        let candidates = [first, first + 1];
+        let pick = |f: &dyn Fn(&Slot) -> bool| {
+            candidates
+                .into_iter()
+                .find(|&i| self.slots.get(i).is_some_and(f))
+        };
+        let i = pick(&|s| s.holds(hash, line))
+            .or_else(|| pick(&|s| s.context.is_none()))
+            .or_else(|| pick(&|s| !s.used.get()))
+            .unwrap_or(first);
+        if let Some(other) = self.slots.get(i ^ 1) {
+            other.used.set(false);
+        }
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
+        slot.used.set(true);
         let need = line.name.len() + line.tags.len();
         let before = slot.bytes.capacity();
         if need > before && self.bytes + (need - before) > self.budget {
@@ -226,6 +257,26 @@ mod tests {
     }
 
     #[test]
+    fn two_lines_that_share_a_slot_pair_are_both_kept() {
+        // A two-line cache is one pair: every line maps to it.
+        let mut k = KnownLines::new(2);
+        k.put(&line(b"a", b""), key("a"));
+        k.put(&line(b"b", b""), key("b"));
+        for _ in 0..3 {
+            assert!(k.get(&line(b"a", b"")).is_some());
+            assert!(k.get(&line(b"b", b"")).is_some());
+        }
+        // A third line evicts one of them (both were hit: the first slot goes).
+        assert!(k.get(&line(b"a", b"")).is_some());
+        k.put(&line(b"c", b""), key("c"));
+        assert!(k.get(&line(b"c", b"")).is_some());
+        assert!(
+            k.get(&line(b"a", b"")).is_some() != k.get(&line(b"b", b"")).is_some(),
+            "exactly one of the two older lines was evicted"
+        );
+    }
+
+    #[test]
     fn a_cache_of_no_lines_caches_nothing() {
         let mut k = KnownLines::new(0);
         k.put(&line(b"a", b""), key("a"));
@@ -236,13 +287,13 @@ mod tests {
     #[test]
     fn line_text_stays_within_its_budget() {
         let mut k = KnownLines::new(4);
-        let tags = vec![b'a'; 600];
+        let tags = vec![b'a'; 300];
         let names = [b"n0", b"n1", b"n2", b"n3", b"n4", b"n5", b"n6", b"n7"];
         for name in names {
             k.put(&line(name, &tags), key("n"));
         }
         let held: usize = k.slots.iter().map(|s| s.bytes.capacity()).sum();
-        assert!(held <= 4 * 256, "{held}");
+        assert!(held <= 4 * BYTES_PER_LINE, "{held}");
         assert_eq!(k.bytes, held);
         // Short lines still fit.
         k.put(&line(b"s", b"x:1"), key("s"));

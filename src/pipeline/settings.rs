@@ -155,7 +155,7 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ),
     (
         "dogpipe_known_lines",
-        "metric lines remembered with their context (default 16384; 0 = off)",
+        "metric lines remembered with their context (default 32768; 0 = off)",
     ),
     (
         "dogpipe_context_limit",
