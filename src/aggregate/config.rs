@@ -419,25 +419,22 @@ impl AggregatorConfig {
         if let Some(s) = seconds("DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS")? {
             config = config.with_context_expiry_seconds(s);
         }
-        if let Some(v) = var("DOGPIPE_KNOWN_LINES") {
-            let n = v.trim().parse::<usize>().map_err(|_| {
-                bad(
-                    "DOGPIPE_KNOWN_LINES",
-                    &v,
-                    "use a whole number of lines (0 = off)",
-                )
-            })?;
+        let count = |name: &str, what: &str| -> Result<Option<usize>, AggregateError> {
+            var(name)
+                .map(|v| v.trim().parse::<usize>().map_err(|_| bad(name, &v, what)))
+                .transpose()
+        };
+        if let Some(n) = count(
+            "DOGPIPE_KNOWN_LINES",
+            "use a whole number of lines (0 = off)",
+        )? {
             config = config.with_known_lines(n);
         }
-        if let Some(v) = var("DD_DOGSTATSD_CONTEXT_LIMIT") {
-            let limit = v.trim().parse::<usize>().map_err(|_| {
-                bad(
-                    "DD_DOGSTATSD_CONTEXT_LIMIT",
-                    &v,
-                    "use a whole number of contexts",
-                )
-            })?;
-            config = config.with_context_limit(limit);
+        if let Some(n) = count(
+            "DD_DOGSTATSD_CONTEXT_LIMIT",
+            "use a whole number of contexts",
+        )? {
+            config = config.with_context_limit(n);
         }
         Ok(config)
     }

@@ -360,6 +360,7 @@ mod tests {
             ("DD_DOGSTATSD_EXPIRY_SECONDS", "-1"),
             ("DD_DOGSTATSD_CONTEXT_EXPIRY_SECONDS", "soon"),
             ("DD_DOGSTATSD_CONTEXT_LIMIT", "many"),
+            ("DOGPIPE_KNOWN_LINES", "-3"),
         ] {
             let e = config_from_env(env(&[(name, value)]), Some("h".into())).unwrap_err();
             assert!(e.starts_with(name), "{e}");
