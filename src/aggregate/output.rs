@@ -26,9 +26,11 @@ impl Tag {
         ThinArc::strong_count(&self.0) > 1
     }
 
-    /// The address of the tag's allocation (for prefetching).
-    pub(crate) fn as_ptr(&self) -> *const u8 {
-        self.0.slice.as_ptr()
+    /// The address of the tag's allocation (count, length, then the bytes), for prefetching.
+    /// Reads nothing behind the pointer: unlike the slice, whose length lives on the heap.
+    #[inline]
+    pub(crate) fn heap_ptr(&self) -> *const u8 {
+        self.0.heap_ptr().cast()
     }
 }
 
@@ -36,7 +38,7 @@ impl Tag {
 ///
 /// Every series of a context holds that context's one set, and contexts with the same tags share
 /// one set, so a flush copies no tags: cloning a `TagSet` is one reference count. Each tag
-/// string is itself interned, so a set costs 8 bytes per tag plus a 24-byte header.
+/// string is itself interned, so a set costs 8 bytes per tag plus a 32-byte header.
 ///
 /// ```
 /// use dogpipe::TagSet;
@@ -45,13 +47,45 @@ impl Tag {
 /// assert_eq!(listed, [&b"a:1"[..], &b"env:prod"[..]]);
 /// ```
 #[derive(Clone)]
-pub struct TagSet(ThinArc<u64, Tag>);
+pub struct TagSet(ThinArc<SetHeader, Tag>);
+
+/// What a set knows about its tags without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SetHeader {
+    /// The order-independent hash the context store keys sets by.
+    hash: u64,
+    /// The protobuf size of the tags as repeated string fields, saturated.
+    wire_len: u32,
+    /// Whether a tag is one the series encoding turns into a resource.
+    special: bool,
+}
 
 impl TagSet {
     /// A set of tags already sorted and deduplicated; its header holds the order-independent
     /// hash the context store keys sets by.
     pub(crate) fn from_sorted(tags: &[Tag], hash: u64) -> TagSet {
-        TagSet(ThinArc::from_header_and_iter(hash, tags.iter().cloned()))
+        let header = SetHeader {
+            hash,
+            wire_len: crate::serialize::tags_wire_len(tags.iter().map(Tag::bytes)),
+            special: tags
+                .iter()
+                .any(|t| crate::serialize::is_resource_tag(t.bytes())),
+        };
+        TagSet(ThinArc::from_header_and_iter(header, tags.iter().cloned()))
+    }
+
+    /// The protobuf size of the tags as repeated string fields (key, length, bytes), computed
+    /// once when the set is made rather than at every flush; `u32::MAX` if larger.
+    #[inline]
+    pub(crate) fn wire_len(&self) -> u32 {
+        self.0.header.header.wire_len
+    }
+
+    /// Whether a tag is a `device:` or `dd.internal.resource:` tag, which series v2 sends as
+    /// resources.
+    #[inline]
+    pub(crate) fn has_resource_tags(&self) -> bool {
+        self.0.header.header.special
     }
 
     /// The number of tags.
@@ -80,6 +114,14 @@ impl TagSet {
         std::ptr::eq(self.0.slice.as_ptr(), other.0.slice.as_ptr())
     }
 
+    /// The address of the set's allocation (count, hash, length, then the tag pointers), for
+    /// prefetching. Reads nothing behind the pointer: unlike [`TagSet::tags`], whose length
+    /// lives on the heap.
+    #[inline]
+    pub(crate) fn heap_ptr(&self) -> *const u8 {
+        self.0.heap_ptr().cast()
+    }
+
     /// The interned tags.
     #[inline]
     pub(crate) fn tags(&self) -> &[Tag] {
@@ -89,7 +131,7 @@ impl TagSet {
     /// The hash given to [`TagSet::from_sorted`].
     #[inline]
     pub(crate) fn hash(&self) -> u64 {
-        self.0.header.header
+        self.0.header.header.hash
     }
 }
 

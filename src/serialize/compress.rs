@@ -3,18 +3,37 @@
 use super::{Compression, SerializeError};
 use flate2::write::{GzEncoder, ZlibEncoder};
 use std::io::Write;
+use zstd::zstd_safe::{self, CCtx, CParameter, InBuffer, OutBuffer, ResetDirective};
+
+/// A zstd compression context, kept from one payload to the next: setting one up costs more
+/// than compressing a small payload.
+pub(crate) type ZstdContext = CCtx<'static>;
 
 /// A compressed stream being written.
 pub(crate) enum Compressor {
     None(Vec<u8>),
     Zlib(ZlibEncoder<Vec<u8>>),
     Gzip(GzEncoder<Vec<u8>>),
-    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+    /// Driven directly: the compressor writes into the body, with no buffer in between.
+    Zstd(ZstdContext, Vec<u8>),
 }
+
+/// Room made in the body before each call into zstd: a whole compressed block (128 KiB at
+/// most, plus headers), so that zstd writes blocks straight into the body.
+const ZSTD_MIN_SPARE: usize = (128 << 10) + 512;
 
 impl Compressor {
     /// Starts a stream; `capacity` is a guess of the compressed size.
     pub(crate) fn new(compression: Compression, capacity: usize) -> Result<Self, SerializeError> {
+        Compressor::with_context(compression, capacity, &mut None)
+    }
+
+    /// Starts a stream, reusing the zstd context in `spare` if there is one.
+    pub(crate) fn with_context(
+        compression: Compression,
+        capacity: usize,
+        spare: &mut Option<ZstdContext>,
+    ) -> Result<Self, SerializeError> {
         let out = Vec::with_capacity(capacity);
         Ok(match compression {
             Compression::None => Compressor::None(out),
@@ -25,9 +44,19 @@ impl Compressor {
             Compression::Gzip { level } => {
                 Compressor::Gzip(GzEncoder::new(out, flate2::Compression::new(level.min(9))))
             }
-            Compression::Zstd { level } => Compressor::Zstd(
-                zstd::stream::write::Encoder::new(out, level).map_err(compressor_error)?,
-            ),
+            Compression::Zstd { level } => {
+                let mut ctx = match spare.take() {
+                    Some(ctx) => ctx,
+                    None => CCtx::try_create().ok_or_else(|| SerializeError::Compressor {
+                        reason: "cannot allocate a zstd context".to_string(),
+                    })?,
+                };
+                // A stream abandoned after an error leaves a frame behind: drop it.
+                ctx.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
+                ctx.set_parameter(CParameter::CompressionLevel(level))
+                    .map_err(zstd_error)?;
+                Compressor::Zstd(ctx, out)
+            }
         })
     }
 
@@ -40,7 +69,12 @@ impl Compressor {
             }
             Compressor::Zlib(z) => z.write_all(bytes).map_err(compressor_error),
             Compressor::Gzip(z) => z.write_all(bytes).map_err(compressor_error),
-            Compressor::Zstd(z) => z.write_all(bytes).map_err(compressor_error),
+            Compressor::Zstd(ctx, out) => zstd_stream(
+                ctx,
+                out,
+                bytes,
+                zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+            ),
         }
     }
 
@@ -51,7 +85,12 @@ impl Compressor {
             Compressor::None(_) => Ok(()),
             Compressor::Zlib(z) => z.flush().map_err(compressor_error),
             Compressor::Gzip(z) => z.flush().map_err(compressor_error),
-            Compressor::Zstd(z) => z.flush().map_err(compressor_error),
+            Compressor::Zstd(ctx, out) => zstd_stream(
+                ctx,
+                out,
+                &[],
+                zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
+            ),
         }
     }
 
@@ -61,18 +100,69 @@ impl Compressor {
             Compressor::None(out) => out.len(),
             Compressor::Zlib(z) => z.get_ref().len(),
             Compressor::Gzip(z) => z.get_ref().len(),
-            Compressor::Zstd(z) => z.get_ref().len(),
+            Compressor::Zstd(_, out) => out.len(),
         }
     }
 
     /// Ends the stream and returns the body.
     pub(crate) fn finish(self) -> Result<Vec<u8>, SerializeError> {
+        self.finish_into(&mut None)
+    }
+
+    /// Ends the stream and returns the body, leaving the zstd context (if any) in `spare` for
+    /// the next stream.
+    pub(crate) fn finish_into(
+        self,
+        spare: &mut Option<ZstdContext>,
+    ) -> Result<Vec<u8>, SerializeError> {
         match self {
             Compressor::None(out) => Ok(out),
             Compressor::Zlib(z) => z.finish().map_err(compressor_error),
             Compressor::Gzip(z) => z.finish().map_err(compressor_error),
-            Compressor::Zstd(z) => z.finish().map_err(compressor_error),
+            Compressor::Zstd(mut ctx, mut out) => {
+                zstd_stream(
+                    &mut ctx,
+                    &mut out,
+                    &[],
+                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
+                )?;
+                *spare = Some(ctx);
+                Ok(out)
+            }
         }
+    }
+}
+
+/// Feeds `input` to zstd with `op`, growing `out` as needed, until zstd has taken all of it
+/// and, for a flush or an end, written out everything it held.
+fn zstd_stream(
+    ctx: &mut ZstdContext,
+    out: &mut Vec<u8>,
+    input: &[u8],
+    op: zstd_safe::zstd_sys::ZSTD_EndDirective,
+) -> Result<(), SerializeError> {
+    let continuing = op == zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue;
+    let mut input = InBuffer::around(input);
+    loop {
+        if out.capacity() - out.len() < ZSTD_MIN_SPARE {
+            out.reserve(ZSTD_MIN_SPARE.max(out.len() / 2));
+        }
+        let pos = out.len();
+        let pending = {
+            let mut output = OutBuffer::around_pos(out, pos);
+            ctx.compress_stream2(&mut output, &mut input, op)
+                .map_err(zstd_error)?
+        };
+        let consumed = input.pos() == input.src.len();
+        if consumed && (continuing || pending == 0) {
+            return Ok(());
+        }
+    }
+}
+
+fn zstd_error(code: usize) -> SerializeError {
+    SerializeError::Compressor {
+        reason: format!("zstd: {}", zstd_safe::get_error_name(code)),
     }
 }
 

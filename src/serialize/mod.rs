@@ -14,6 +14,7 @@ pub(crate) use compress::BatchCompressor;
 pub use compress::compress_all;
 pub use config::{Compression, PayloadLimits, SerializerConfig};
 pub use payload::{Endpoint, Payload};
+pub(crate) use proto::{is_resource_tag, tags_wire_len};
 pub use serializer::{SerializeStats, Serializer};
 
 use std::fmt;

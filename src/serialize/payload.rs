@@ -1,6 +1,6 @@
 //! Payloads and the builder that splits a stream of items into payloads within limits.
 
-use super::compress::Compressor;
+use super::compress::{Compressor, ZstdContext};
 use super::{Compression, PayloadLimits, SerializeError};
 
 /// Where a payload goes on the intake.
@@ -150,6 +150,7 @@ pub(crate) struct PayloadBuilder<'h> {
     footer: &'h [u8],
     compressor: Option<Compressor>,
     stage: Vec<u8>,
+    zstd: Option<ZstdContext>,
     base: usize,
     fed_since_flush: usize,
     uncompressed: usize,
@@ -157,6 +158,22 @@ pub(crate) struct PayloadBuilder<'h> {
     items: usize,
     repacks: u32,
     reserved: usize,
+}
+
+/// What a builder leaves for the next one: the staging buffer and the zstd context.
+#[derive(Default)]
+pub(crate) struct Reusable {
+    stage: Vec<u8>,
+    zstd: Option<ZstdContext>,
+}
+
+impl std::fmt::Debug for Reusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reusable")
+            .field("stage", &self.stage.capacity())
+            .field("zstd", &self.zstd.is_some())
+            .finish()
+    }
 }
 
 /// Where closed payloads go.
@@ -171,7 +188,7 @@ impl<'h> PayloadBuilder<'h> {
         compression: Compression,
         limits: PayloadLimits,
         framing: (&'h [u8], &'static [u8], &'h [u8]),
-        stage: Vec<u8>,
+        reusable: Reusable,
     ) -> Self {
         let (header, separator, footer) = framing;
         PayloadBuilder {
@@ -182,7 +199,8 @@ impl<'h> PayloadBuilder<'h> {
             separator,
             footer,
             compressor: None,
-            stage,
+            stage: reusable.stage,
+            zstd: reusable.zstd,
             base: 0,
             fed_since_flush: 0,
             uncompressed: 0,
@@ -238,9 +256,10 @@ impl<'h> PayloadBuilder<'h> {
                     .base
                     .saturating_add(self.compression.bound(pending.saturating_add(after)));
                 if worst <= self.limits.max_compressed_bytes {
-                    self.stage
-                        .extend_from_slice(if sep > 0 { self.separator } else { b"" });
-                    self.uncompressed += sep;
+                    if sep > 0 {
+                        self.stage.extend_from_slice(self.separator);
+                        self.uncompressed += sep;
+                    }
                     self.reserved = len;
                     return Ok(true);
                 }
@@ -277,7 +296,11 @@ impl<'h> PayloadBuilder<'h> {
     fn open(&mut self) -> Result<(), SerializeError> {
         // Most payloads are far below the limit; the body grows as needed.
         let guess = self.limits.max_compressed_bytes.min(INITIAL_BODY_BYTES);
-        self.compressor = Some(Compressor::new(self.compression, guess)?);
+        self.compressor = Some(Compressor::with_context(
+            self.compression,
+            guess,
+            &mut self.zstd,
+        )?);
         self.stage.clear();
         self.stage.extend_from_slice(self.header);
         self.base = 0;
@@ -321,7 +344,7 @@ impl<'h> PayloadBuilder<'h> {
         self.stage.extend_from_slice(self.footer);
         c.write(&self.stage)?;
         self.stage.clear();
-        let mut body = c.finish()?;
+        let mut body = c.finish_into(&mut self.zstd)?;
         // The body grew in doublings: give back the slack before it waits in a queue.
         body.shrink_to_fit();
         out(Payload {
@@ -334,8 +357,11 @@ impl<'h> PayloadBuilder<'h> {
         Ok(())
     }
 
-    /// Gives back the staging buffer for reuse.
-    pub(crate) fn into_stage(self) -> Vec<u8> {
-        self.stage
+    /// Gives back the staging buffer and the zstd context for reuse.
+    pub(crate) fn into_reusable(self) -> Reusable {
+        Reusable {
+            stage: self.stage,
+            zstd: self.zstd,
+        }
     }
 }

@@ -5,61 +5,33 @@
 //! omitted (proto3); repeated strings are always written.
 
 use crate::{Series, SeriesKind, Sketch, SketchPoint};
+use std::sync::Arc;
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
 const LEN: u8 = 2;
 
 /// `origin_product` and `origin_category` of DogStatsD (spec §7.2): 10 and 10.
-const ORIGIN_PRODUCT: u64 = 10;
-const ORIGIN_CATEGORY: u64 = 10;
+const ORIGIN_PRODUCT: u8 = 10;
+const ORIGIN_CATEGORY: u8 = 10;
 
 /// The footer of every sketch payload: an empty `metadata` (field 2) message.
 pub(crate) const SKETCH_FOOTER: &[u8] = &[0x12, 0x00];
 
 #[inline]
 fn varint_len(v: u64) -> usize {
-    // 1 byte per 7 bits, at least 1.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-#[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+    if v < 0x80 {
+        // Most lengths here: tags, names, small messages.
+        return 1;
     }
-    out.push(v as u8);
-}
-
-#[inline]
-fn put_key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    put_varint(out, (u64::from(field) << 3) | u64::from(wire));
+    // 1 byte per 7 bits.
+    (64 - v.leading_zeros() as usize).div_ceil(7)
 }
 
 /// Size of a length-delimited field with a one-byte key (fields 1–15).
 #[inline]
 fn ld_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
-}
-
-#[inline]
-fn put_ld(out: &mut Vec<u8>, field: u32, len: usize) {
-    put_key(out, field, LEN);
-    put_varint(out, len as u64);
-}
-
-#[inline]
-fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_ld(out, field, bytes.len());
-    out.extend_from_slice(bytes);
-}
-
-#[inline]
-fn put_nonempty(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    if !bytes.is_empty() {
-        put_bytes(out, field, bytes);
-    }
 }
 
 #[inline]
@@ -77,36 +49,125 @@ fn double_len(v: f64) -> usize {
 }
 
 #[inline]
-fn put_double(out: &mut Vec<u8>, field: u32, v: f64) {
-    if v.to_bits() != 0 {
-        put_key(out, field, FIXED64);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-#[inline]
 fn int_len(v: u64) -> usize {
     if v == 0 { 0 } else { 1 + varint_len(v) }
 }
 
-#[inline]
-fn put_int(out: &mut Vec<u8>, field: u32, v: u64) {
-    if v != 0 {
-        put_key(out, field, VARINT);
-        put_varint(out, v);
+/// Writes one message of a size computed beforehand into a slice of exactly that size.
+///
+/// Writing through a slice rather than pushing onto the `Vec` keeps the position in a register:
+/// a push reloads the vector's length and capacity after every byte, as the byte written could
+/// alias them. Writes past the end are skipped (the position still advances), so a size
+/// computed wrong shows as [`Writer::finish`] failing, never as a panic.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// Appends `len` zero bytes to `out` and returns a writer over them.
+    #[inline]
+    fn append(out: &'a mut Vec<u8>, len: usize) -> Writer<'a> {
+        let start = out.len();
+        out.resize(start + len, 0);
+        Writer {
+            buf: out.get_mut(start..).unwrap_or_default(),
+            pos: 0,
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.pos) {
+            *slot = b;
+        }
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    #[inline]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// A field key; every field written here is numbered 1–15, so the key is one byte.
+    #[inline]
+    fn key(&mut self, field: u8, wire: u8) {
+        self.byte((field << 3) | wire);
+    }
+
+    #[inline]
+    fn ld(&mut self, field: u8, len: usize) {
+        self.key(field, LEN);
+        self.varint(len as u64);
+    }
+
+    #[inline]
+    fn field_bytes(&mut self, field: u8, bytes: &[u8]) {
+        self.ld(field, bytes.len());
+        self.bytes(bytes);
+    }
+
+    #[inline]
+    fn nonempty(&mut self, field: u8, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.field_bytes(field, bytes);
+        }
+    }
+
+    #[inline]
+    fn double(&mut self, field: u8, v: f64) {
+        if v.to_bits() != 0 {
+            self.key(field, FIXED64);
+            self.bytes(&v.to_le_bytes());
+        }
+    }
+
+    #[inline]
+    fn int(&mut self, field: u8, v: u64) {
+        if v != 0 {
+            self.key(field, VARINT);
+            self.varint(v);
+        }
+    }
+
+    /// `Metadata{origin: Origin{origin_product: 10, origin_category: 10}}` as field `field`.
+    #[inline]
+    fn metadata(&mut self, field: u8) {
+        self.bytes(&[
+            (field << 3) | LEN,
+            METADATA_LEN as u8,
+            (1 << 3) | LEN,
+            ORIGIN_LEN as u8,
+            (4 << 3) | VARINT,
+            ORIGIN_PRODUCT,
+            (5 << 3) | VARINT,
+            ORIGIN_CATEGORY,
+        ]);
+    }
+
+    /// Whether exactly the computed size was written.
+    #[inline]
+    fn finish(self) -> bool {
+        self.pos == self.buf.len()
     }
 }
 
 /// `Metadata{origin: Origin{origin_product: 10, origin_category: 10}}` body size.
 const ORIGIN_LEN: usize = 4;
 const METADATA_LEN: usize = 1 + 1 + ORIGIN_LEN;
-
-fn put_metadata(out: &mut Vec<u8>, field: u32) {
-    put_ld(out, field, METADATA_LEN);
-    put_ld(out, 1, ORIGIN_LEN);
-    put_int(out, 4, ORIGIN_PRODUCT);
-    put_int(out, 5, ORIGIN_CATEGORY);
-}
 
 /// What a series tag becomes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,7 +182,12 @@ pub(crate) enum TagRole<'a> {
     Drop,
 }
 
+#[inline]
 pub(crate) fn tag_role(tag: &[u8]) -> TagRole<'_> {
+    // Both special prefixes start with `d`: most tags are decided by their first byte.
+    if tag.first() != Some(&b'd') {
+        return TagRole::Keep;
+    }
     if let Some(device) = tag.strip_prefix(b"device:") {
         return TagRole::Device(device);
     }
@@ -137,6 +203,18 @@ pub(crate) fn tag_role(tag: &[u8]) -> TagRole<'_> {
         return TagRole::Drop;
     }
     TagRole::Keep
+}
+
+/// Whether `tag` is sent as a resource (or dropped) rather than as a series tag.
+pub(crate) fn is_resource_tag(tag: &[u8]) -> bool {
+    tag_role(tag) != TagRole::Keep
+}
+
+/// The protobuf size of `tags` as repeated string fields (fields 1–15), saturating at
+/// `u32::MAX`.
+pub(crate) fn tags_wire_len<'a>(tags: impl Iterator<Item = &'a [u8]>) -> u32 {
+    let total = tags.fold(0usize, |sum, t| sum.saturating_add(ld_len(t.len())));
+    u32::try_from(total).unwrap_or(u32::MAX)
 }
 
 /// The device a series' tags name (the last `device:` tag), if any.
@@ -172,27 +250,53 @@ pub(crate) struct SeriesLayout {
     special_tags: bool,
 }
 
-/// Size of the `MetricSeries` message body.
-pub(crate) fn series_layout(s: &Series) -> SeriesLayout {
-    let mut len = ld_len(resource_len(b"host", &s.host));
-    let mut device = None;
-    let mut special_tags = false;
-    for tag in &s.tags {
-        match tag_role(tag) {
-            TagRole::Keep => len += ld_len(tag.len()),
-            TagRole::Device(d) => {
-                device = Some(d);
-                special_tags = true;
-            }
-            TagRole::Resource(k, n) => {
-                len += ld_len(resource_len(k, n));
-                special_tags = true;
-            }
-            TagRole::Drop => special_tags = true,
+/// The `host` resource entry of a series (`resources` field), encoded once per distinct host:
+/// most flushes have one host for every series.
+#[derive(Debug, Default)]
+pub(crate) struct HostResource {
+    host: Option<Arc<[u8]>>,
+    entry: Vec<u8>,
+}
+
+impl HostResource {
+    /// The encoded entry for `host`.
+    pub(crate) fn entry(&mut self, host: &Arc<[u8]>) -> &[u8] {
+        if !self.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host)) {
+            self.entry.clear();
+            let len = resource_len(b"host", host);
+            let mut w = Writer::append(&mut self.entry, ld_len(len));
+            w.ld(1, len);
+            w.field_bytes(1, b"host");
+            w.nonempty(2, host);
+            let exact = w.finish();
+            debug_assert!(exact);
+            self.host = Some(host.clone());
         }
+        &self.entry
     }
-    if let Some(d) = device {
-        len += ld_len(resource_len(b"device", d));
+}
+
+/// Size of the `MetricSeries` message body, given the series' encoded `host` resource entry.
+pub(crate) fn series_layout(s: &Series, host_entry: &[u8]) -> SeriesLayout {
+    let mut len = host_entry.len();
+    let special_tags = s.tags.has_resource_tags();
+    let wire = s.tags.wire_len();
+    if !special_tags && wire != u32::MAX {
+        // The usual case: the set knows its size.
+        len += wire as usize;
+    } else {
+        let mut device = None;
+        for tag in &s.tags {
+            match tag_role(tag) {
+                TagRole::Keep => len += ld_len(tag.len()),
+                TagRole::Device(d) => device = Some(d),
+                TagRole::Resource(k, n) => len += ld_len(resource_len(k, n)),
+                TagRole::Drop => {}
+            }
+        }
+        if let Some(d) = device {
+            len += ld_len(resource_len(b"device", d));
+        }
     }
     len += nonempty_len(&s.name);
     for p in &s.points {
@@ -214,56 +318,62 @@ pub(crate) fn item_len(body_len: usize) -> usize {
 /// Size of one `series` entry of a `MetricPayload`, key and length included.
 #[cfg(test)]
 pub(crate) fn series_item_len(s: &Series) -> usize {
-    ld_len(series_layout(s).body_len)
+    ld_len(series_layout(s, HostResource::default().entry(&s.host)).body_len)
 }
 
-/// Writes one `series` (field 1) entry laid out by [`series_layout`].
-pub(crate) fn write_series(out: &mut Vec<u8>, s: &Series, layout: SeriesLayout) {
-    put_ld(out, 1, layout.body_len);
-    put_ld(out, 1, resource_len(b"host", &s.host));
-    put_bytes(out, 1, b"host");
-    put_nonempty(out, 2, &s.host);
+/// Appends one `series` (field 1) entry laid out by [`series_layout`]: exactly
+/// `item_len(layout.body_len)` bytes. Returns false if the layout was wrong (a bug).
+pub(crate) fn write_series(
+    out: &mut Vec<u8>,
+    s: &Series,
+    layout: SeriesLayout,
+    host_entry: &[u8],
+) -> bool {
+    let mut w = Writer::append(out, item_len(layout.body_len));
+    w.ld(1, layout.body_len);
+    w.bytes(host_entry);
     if !layout.special_tags {
-        put_nonempty(out, 2, &s.name);
+        w.nonempty(2, &s.name);
         for tag in &s.tags {
-            put_bytes(out, 3, tag);
+            w.field_bytes(3, tag);
         }
     } else {
-        write_special_tags(out, s);
+        write_special_tags(&mut w, s);
     }
-    put_int(out, 5, series_kind(s.kind));
-    put_int(out, 8, u64::from(s.interval));
+    w.int(5, series_kind(s.kind));
+    w.int(8, u64::from(s.interval));
     for p in &s.points {
-        put_ld(out, 4, point_len(p));
-        put_double(out, 1, p.value);
-        put_int(out, 2, p.timestamp as u64);
+        w.ld(4, point_len(p));
+        w.double(1, p.value);
+        w.int(2, p.timestamp as u64);
     }
-    put_metadata(out, 9);
+    w.metadata(9);
+    w.finish()
 }
 
 /// Resources from tags, then the name and the remaining tags.
-fn write_special_tags(out: &mut Vec<u8>, s: &Series) {
+fn write_special_tags(w: &mut Writer<'_>, s: &Series) {
     let mut device = None;
     for tag in &s.tags {
         match tag_role(tag) {
             TagRole::Device(d) => device = Some(d),
             TagRole::Resource(k, n) => {
-                put_ld(out, 1, resource_len(k, n));
-                put_nonempty(out, 1, k);
-                put_nonempty(out, 2, n);
+                w.ld(1, resource_len(k, n));
+                w.nonempty(1, k);
+                w.nonempty(2, n);
             }
             TagRole::Keep | TagRole::Drop => {}
         }
     }
     if let Some(d) = device {
-        put_ld(out, 1, resource_len(b"device", d));
-        put_bytes(out, 1, b"device");
-        put_nonempty(out, 2, d);
+        w.ld(1, resource_len(b"device", d));
+        w.field_bytes(1, b"device");
+        w.nonempty(2, d);
     }
-    put_nonempty(out, 2, &s.name);
+    w.nonempty(2, &s.name);
     for tag in &s.tags {
         if tag_role(tag) == TagRole::Keep {
-            put_bytes(out, 3, tag);
+            w.field_bytes(3, tag);
         }
     }
 }
@@ -299,8 +409,13 @@ fn dogsketch_len(p: &SketchPoint) -> usize {
 /// Size of the `Sketch` message body.
 pub(crate) fn sketch_body_len(s: &Sketch) -> usize {
     let mut len = nonempty_len(&s.name) + nonempty_len(&s.host);
-    for tag in &s.tags {
-        len += ld_len(tag.len());
+    match s.tags.wire_len() {
+        u32::MAX => {
+            for tag in &s.tags {
+                len += ld_len(tag.len());
+            }
+        }
+        wire => len += wire as usize,
     }
     for p in &s.points {
         len += ld_len(dogsketch_len(p));
@@ -314,38 +429,41 @@ pub(crate) fn sketch_item_len(s: &Sketch) -> usize {
     ld_len(sketch_body_len(s))
 }
 
-/// Writes one `sketches` (field 1) entry whose body is `body_len` bytes.
-pub(crate) fn write_sketch(out: &mut Vec<u8>, s: &Sketch, body_len: usize) {
-    put_ld(out, 1, body_len);
-    put_nonempty(out, 1, &s.name);
-    put_nonempty(out, 2, &s.host);
+/// Appends one `sketches` (field 1) entry whose body is `body_len` bytes: exactly
+/// `item_len(body_len)` bytes. Returns false if the size was wrong (a bug).
+pub(crate) fn write_sketch(out: &mut Vec<u8>, s: &Sketch, body_len: usize) -> bool {
+    let mut w = Writer::append(out, item_len(body_len));
+    w.ld(1, body_len);
+    w.nonempty(1, &s.name);
+    w.nonempty(2, &s.host);
     for tag in &s.tags {
-        put_bytes(out, 4, tag);
+        w.field_bytes(4, tag);
     }
     for p in &s.points {
-        put_ld(out, 7, dogsketch_len(p));
-        put_int(out, 1, p.timestamp as u64);
-        put_int(out, 2, p.count as u64);
-        put_double(out, 3, p.min);
-        put_double(out, 4, p.max);
-        put_double(out, 5, p.avg);
-        put_double(out, 6, p.sum);
+        w.ld(7, dogsketch_len(p));
+        w.int(1, p.timestamp as u64);
+        w.int(2, p.count as u64);
+        w.double(3, p.min);
+        w.double(4, p.max);
+        w.double(5, p.avg);
+        w.double(6, p.sum);
         let keys = packed_keys_len(&p.keys);
         if keys > 0 {
-            put_ld(out, 7, keys);
+            w.ld(7, keys);
             for &k in &p.keys {
-                put_varint(out, zigzag(k));
+                w.varint(zigzag(k));
             }
         }
         let counts = packed_counts_len(&p.counts);
         if counts > 0 {
-            put_ld(out, 8, counts);
+            w.ld(8, counts);
             for &n in &p.counts {
-                put_varint(out, u64::from(n));
+                w.varint(u64::from(n));
             }
         }
     }
-    put_metadata(out, 8);
+    w.metadata(8);
+    w.finish()
 }
 
 #[cfg(test)]
@@ -368,8 +486,9 @@ mod tests {
             -1i64 as u64,
         ] {
             let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(out.len(), varint_len(v), "{v}");
+            let mut w = Writer::append(&mut out, varint_len(v));
+            w.varint(v);
+            assert!(w.finish(), "{v}");
         }
     }
 
@@ -407,9 +526,24 @@ mod tests {
                 },
             ],
         };
+        let plain = Series {
+            host: t("web-1"),
+            tags: vec![t("env:prod"), t(&"x".repeat(200)), t("dev:1")].into(),
+            ..series.clone()
+        };
+        assert!(series.tags.has_resource_tags());
+        assert!(!plain.tags.has_resource_tags());
         let mut out = Vec::new();
-        write_series(&mut out, &series, series_layout(&series));
-        assert_eq!(out.len(), series_item_len(&series));
+        let mut host = HostResource::default();
+        for s in [&series, &plain, &series] {
+            out.clear();
+            let entry = host.entry(&s.host);
+            assert!(write_series(&mut out, s, series_layout(s, entry), entry));
+            assert_eq!(out.len(), series_item_len(s));
+        }
+        // The set's cached size is the sum over its tags.
+        let by_tag: usize = plain.tags.iter().map(|t| ld_len(t.len())).sum();
+        assert_eq!(plain.tags.wire_len() as usize, by_tag);
         let sketch = Sketch {
             name: t("d"),
             host: t("h"),
@@ -426,7 +560,7 @@ mod tests {
             }],
         };
         out.clear();
-        write_sketch(&mut out, &sketch, sketch_body_len(&sketch));
+        assert!(write_sketch(&mut out, &sketch, sketch_body_len(&sketch)));
         assert_eq!(out.len(), sketch_item_len(&sketch));
     }
 

@@ -1,11 +1,11 @@
 //! The serializer: one flush in, payloads out.
 
-use super::payload::{Out, PayloadBuilder};
+use super::payload::{Out, PayloadBuilder, Reusable};
 use super::{Endpoint, Payload, SerializeError, SerializerConfig, json, prefetch, proto};
 use crate::Flush;
 
 /// How many series ahead the serializer prefetches tag strings (and twice that, tag lists).
-const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_AHEAD: usize = 12;
 
 /// Counts of one or more [`Serializer::serialize`] calls. Every dropped item is counted here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ impl SerializeStats {
 pub struct Serializer {
     config: SerializerConfig,
     stats: SerializeStats,
-    stage: Vec<u8>,
+    reusable: Reusable,
     scratch: Vec<u8>,
 }
 
@@ -71,7 +71,7 @@ impl Serializer {
         Serializer {
             config,
             stats: SerializeStats::default(),
-            stage: Vec::new(),
+            reusable: Reusable::default(),
             scratch: Vec::new(),
         }
     }
@@ -154,7 +154,7 @@ impl Serializer {
             self.config.compression,
             limits,
             framing,
-            std::mem::take(&mut self.stage),
+            std::mem::take(&mut self.reusable),
         )
     }
 
@@ -164,6 +164,7 @@ impl Serializer {
         // strings scattered over the heap): prefetch the tag list of the series
         // `2 * PREFETCH_AHEAD` ahead, and the strings of the one `PREFETCH_AHEAD` ahead, so that
         // the misses overlap with the encoding of the series in between.
+        let mut host = proto::HostResource::default();
         for (i, s) in flush.series.iter().enumerate() {
             if let Some(ahead) = flush.series.get(i + 2 * PREFETCH_AHEAD) {
                 prefetch::series_blocks(ahead);
@@ -171,10 +172,12 @@ impl Serializer {
             if let Some(ahead) = flush.series.get(i + PREFETCH_AHEAD) {
                 prefetch::series_strings(ahead);
             }
-            let layout = proto::series_layout(s);
+            let host_entry = host.entry(&s.host);
+            let layout = proto::series_layout(s, host_entry);
             let len = proto::item_len(layout.body_len);
             if b.reserve(len, s.points.len(), out)? {
-                proto::write_series(b.stage(), s, layout);
+                let exact = proto::write_series(b.stage(), s, layout, host_entry);
+                debug_assert!(exact, "series layout computed wrong");
                 self.stats.items_written += len as u64;
                 b.commit(s.points.len())?;
             } else {
@@ -182,7 +185,7 @@ impl Serializer {
             }
         }
         b.close(out)?;
-        self.stage = b.into_stage();
+        self.reusable = b.into_reusable();
         Ok(())
     }
 
@@ -192,7 +195,8 @@ impl Serializer {
             let body = proto::sketch_body_len(s);
             let len = proto::item_len(body);
             if b.reserve(len, 1, out)? {
-                proto::write_sketch(b.stage(), s, body);
+                let exact = proto::write_sketch(b.stage(), s, body);
+                debug_assert!(exact, "sketch size computed wrong");
                 self.stats.items_written += len as u64;
                 b.commit(1)?;
             } else {
@@ -200,7 +204,7 @@ impl Serializer {
             }
         }
         b.close(out)?;
-        self.stage = b.into_stage();
+        self.reusable = b.into_reusable();
         Ok(())
     }
 
@@ -240,7 +244,7 @@ impl Serializer {
             out,
         )?;
         self.stats.series_too_big += dropped;
-        self.stage = b.into_stage();
+        self.reusable = b.into_reusable();
         Ok(())
     }
 
@@ -254,7 +258,7 @@ impl Serializer {
             out,
         )?;
         self.stats.service_checks_too_big += dropped;
-        self.stage = b.into_stage();
+        self.reusable = b.into_reusable();
         Ok(())
     }
 
@@ -273,7 +277,7 @@ impl Serializer {
             let dropped =
                 self.json_items(&mut b, events, |_| 1, |o, e| json::write_event(o, e), out)?;
             self.stats.events_too_big += dropped;
-            self.stage = b.into_stage();
+            self.reusable = b.into_reusable();
         }
         Ok(())
     }
