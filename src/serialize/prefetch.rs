@@ -5,25 +5,10 @@
 //! ahead lets those misses overlap with the encoding of the series in between. Prefetching is
 //! only a hint: it never changes what is read or written, only when memory arrives in cache.
 //!
-//! This is the one module of the serializer that uses `unsafe`, for the `prefetch`
-//! instruction; elsewhere (another architecture, or Miri) the hints compile to nothing.
-#![allow(unsafe_code)]
+//! The hint itself is [`crate::simd::prefetch_line`], in the crate's one `unsafe` module.
 
 use crate::Series;
-
-/// Hints that the cache line holding `p` will be read soon.
-#[inline(always)]
-fn prefetch_line<T: ?Sized>(p: *const T) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: `prefetch` is a hint, not a load: it never faults, whatever the address (dangling,
-    // unmapped or null), reads nothing into the program and writes nothing; it takes a raw
-    // pointer only to name an address. SSE, which provides it, is part of the x86_64 baseline.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = p;
-}
+use crate::simd::prefetch_line;
 
 /// Hints that `slice` will be read soon: its first and last cache lines (slices here are short,
 /// at most two lines, but often straddle a line boundary).
@@ -49,7 +34,7 @@ fn prefetch_block(p: *const u8) {
 #[inline(always)]
 pub(crate) fn series_blocks(s: &Series) {
     prefetch_block(s.tags.heap_ptr());
-    prefetch_line(s.points.as_ptr());
+    prefetch_line(s.points.as_ptr().cast());
 }
 
 /// Second stage, issued once the tag list is likely in cache: the bytes of the name and of
