@@ -149,7 +149,7 @@ pub(crate) struct PayloadBuilder<'h> {
     separator: &'static [u8],
     footer: &'h [u8],
     compressor: Option<Compressor>,
-    stage: Vec<u8>,
+    stage: Stage,
     zstd: Option<ZstdContext>,
     base: usize,
     fed_since_flush: usize,
@@ -165,6 +165,63 @@ pub(crate) struct PayloadBuilder<'h> {
     fast_points: usize,
 }
 
+/// The bytes waiting to be fed to the compressor. The buffer is zeroed only when it grows: its
+/// length is a high-water mark and `filled` the bytes staged, so an item's bytes are handed out
+/// as a slice to overwrite, with no per-item zeroing or length bookkeeping.
+#[derive(Default)]
+struct Stage {
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+impl Stage {
+    fn from_vec(mut buf: Vec<u8>) -> Stage {
+        // Whatever it held is stale, but initialized: keep it as room.
+        buf.resize(buf.capacity(), 0);
+        Stage { buf, filled: 0 }
+    }
+
+    /// The next `len` bytes, to be overwritten entirely.
+    #[inline]
+    fn take(&mut self, len: usize) -> &mut [u8] {
+        let start = self.filled;
+        let end = start.saturating_add(len);
+        if end > self.buf.len() {
+            self.buf.resize(end.max(self.buf.len() * 2), 0);
+        }
+        self.filled = end;
+        self.buf.get_mut(start..end).unwrap_or_default()
+    }
+
+    #[inline]
+    fn extend(&mut self, bytes: &[u8]) {
+        copy(self.take(bytes.len()), bytes);
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.filled).unwrap_or_default()
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.filled
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.filled = 0;
+    }
+}
+
+/// Copies `src` into `dst`, which [`Stage::take`] made the same length.
+#[inline]
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
 /// What a builder leaves for the next one: the staging buffer and the zstd context.
 #[derive(Default)]
 pub(crate) struct Reusable {
@@ -175,7 +232,7 @@ pub(crate) struct Reusable {
 impl std::fmt::Debug for Reusable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reusable")
-            .field("stage", &self.stage.capacity())
+            .field("stage", &self.stage.len())
             .field("zstd", &self.zstd.is_some())
             .finish()
     }
@@ -218,7 +275,7 @@ impl<'h> PayloadBuilder<'h> {
             separator,
             footer,
             compressor: None,
-            stage: reusable.stage,
+            stage: Stage::from_vec(reusable.stage),
             zstd: reusable.zstd,
             base: 0,
             fed_since_flush: 0,
@@ -265,7 +322,7 @@ impl<'h> PayloadBuilder<'h> {
             self.fast_bytes -= need;
             self.fast_points -= points;
             if sep > 0 {
-                self.stage.extend_from_slice(self.separator);
+                self.stage.extend(self.separator);
                 self.uncompressed += sep;
             }
             self.reserved = len;
@@ -295,7 +352,7 @@ impl<'h> PayloadBuilder<'h> {
                     .saturating_add(self.compression.bound(pending.saturating_add(after)));
                 if worst <= self.limits.max_compressed_bytes {
                     if sep > 0 {
-                        self.stage.extend_from_slice(self.separator);
+                        self.stage.extend(self.separator);
                         self.uncompressed += sep;
                     }
                     self.reserved = len;
@@ -335,9 +392,10 @@ impl<'h> PayloadBuilder<'h> {
             .saturating_sub(self.points.saturating_add(points));
     }
 
-    /// The staging buffer the reserved item is written to.
-    pub(crate) fn stage(&mut self) -> &mut Vec<u8> {
-        &mut self.stage
+    /// The bytes of the item just reserved, to be overwritten entirely: call once after each
+    /// [`reserve`](Self::reserve) that returned `Ok(true)`.
+    pub(crate) fn item(&mut self) -> &mut [u8] {
+        self.stage.take(self.reserved)
     }
 
     /// Accounts for the item just written.
@@ -363,7 +421,7 @@ impl<'h> PayloadBuilder<'h> {
             &mut self.zstd,
         )?);
         self.stage.clear();
-        self.stage.extend_from_slice(self.header);
+        self.stage.extend(self.header);
         self.base = 0;
         self.fed_since_flush = 0;
         self.uncompressed = self.header.len();
@@ -375,7 +433,7 @@ impl<'h> PayloadBuilder<'h> {
 
     fn feed(&mut self) -> Result<(), SerializeError> {
         if let Some(c) = self.compressor.as_mut() {
-            c.write(&self.stage)?;
+            c.write(self.stage.bytes())?;
             self.fed_since_flush += self.stage.len();
         }
         self.stage.clear();
@@ -404,8 +462,8 @@ impl<'h> PayloadBuilder<'h> {
             self.stage.clear();
             return Ok(());
         }
-        self.stage.extend_from_slice(self.footer);
-        c.write(&self.stage)?;
+        self.stage.extend(self.footer);
+        c.write(self.stage.bytes())?;
         self.stage.clear();
         let mut body = c.finish_into(&mut self.zstd)?;
         // The body grew in doublings: give back the slack before it waits in a queue.
@@ -423,7 +481,7 @@ impl<'h> PayloadBuilder<'h> {
     /// Gives back the staging buffer and the zstd context for reuse.
     pub(crate) fn into_reusable(self) -> Reusable {
         Reusable {
-            stage: self.stage,
+            stage: self.stage.buf,
             zstd: self.zstd,
         }
     }

@@ -55,7 +55,7 @@ fn int_len(v: u64) -> usize {
 
 /// Writes one message of a size computed beforehand into a slice of exactly that size.
 ///
-/// Writing through a slice rather than pushing onto the `Vec` keeps the position in a register:
+/// Writing through a slice rather than pushing onto a `Vec` keeps the position in a register:
 /// a push reloads the vector's length and capacity after every byte, as the byte written could
 /// alias them. Writes past the end are skipped (the position still advances), so a size
 /// computed wrong shows as [`Writer::finish`] failing, never as a panic.
@@ -65,15 +65,9 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// Appends `len` zero bytes to `out` and returns a writer over them.
     #[inline]
-    fn append(out: &'a mut Vec<u8>, len: usize) -> Writer<'a> {
-        let start = out.len();
-        out.resize(start + len, 0);
-        Writer {
-            buf: out.get_mut(start..).unwrap_or_default(),
-            pos: 0,
-        }
+    fn new(buf: &'a mut [u8]) -> Writer<'a> {
+        Writer { buf, pos: 0 }
     }
 
     #[inline]
@@ -264,7 +258,9 @@ impl HostResource {
         if !self.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host)) {
             self.entry.clear();
             let len = resource_len(b"host", host);
-            let mut w = Writer::append(&mut self.entry, ld_len(len));
+            self.entry.clear();
+            self.entry.resize(ld_len(len), 0);
+            let mut w = Writer::new(&mut self.entry);
             w.ld(1, len);
             w.field_bytes(1, b"host");
             w.nonempty(2, host);
@@ -321,15 +317,15 @@ pub(crate) fn series_item_len(s: &Series) -> usize {
     ld_len(series_layout(s, HostResource::default().entry(&s.host)).body_len)
 }
 
-/// Appends one `series` (field 1) entry laid out by [`series_layout`]: exactly
+/// Writes one `series` (field 1) entry laid out by [`series_layout`] into `out`, which is
 /// `item_len(layout.body_len)` bytes. Returns false if the layout was wrong (a bug).
 pub(crate) fn write_series(
-    out: &mut Vec<u8>,
+    out: &mut [u8],
     s: &Series,
     layout: SeriesLayout,
     host_entry: &[u8],
 ) -> bool {
-    let mut w = Writer::append(out, item_len(layout.body_len));
+    let mut w = Writer::new(out);
     w.ld(1, layout.body_len);
     w.bytes(host_entry);
     if !layout.special_tags {
@@ -429,10 +425,10 @@ pub(crate) fn sketch_item_len(s: &Sketch) -> usize {
     ld_len(sketch_body_len(s))
 }
 
-/// Appends one `sketches` (field 1) entry whose body is `body_len` bytes: exactly
+/// Writes one `sketches` (field 1) entry whose body is `body_len` bytes into `out`, which is
 /// `item_len(body_len)` bytes. Returns false if the size was wrong (a bug).
-pub(crate) fn write_sketch(out: &mut Vec<u8>, s: &Sketch, body_len: usize) -> bool {
-    let mut w = Writer::append(out, item_len(body_len));
+pub(crate) fn write_sketch(out: &mut [u8], s: &Sketch, body_len: usize) -> bool {
+    let mut w = Writer::new(out);
     w.ld(1, body_len);
     w.nonempty(1, &s.name);
     w.nonempty(2, &s.host);
@@ -485,8 +481,8 @@ mod tests {
             u64::MAX,
             -1i64 as u64,
         ] {
-            let mut out = Vec::new();
-            let mut w = Writer::append(&mut out, varint_len(v));
+            let mut out = vec![0; varint_len(v)];
+            let mut w = Writer::new(&mut out);
             w.varint(v);
             assert!(w.finish(), "{v}");
         }
@@ -533,13 +529,17 @@ mod tests {
         };
         assert!(series.tags.has_resource_tags());
         assert!(!plain.tags.has_resource_tags());
-        let mut out = Vec::new();
         let mut host = HostResource::default();
         for s in [&series, &plain, &series] {
-            out.clear();
             let entry = host.entry(&s.host);
-            assert!(write_series(&mut out, s, series_layout(s, entry), entry));
-            assert_eq!(out.len(), series_item_len(s));
+            let layout = series_layout(s, entry);
+            let mut out = vec![0; series_item_len(s)];
+            assert!(write_series(&mut out, s, layout, entry));
+            // One byte more or less than the computed size is caught, without a panic.
+            let mut short = vec![0; out.len() - 1];
+            assert!(!write_series(&mut short, s, layout, entry));
+            let mut long = vec![0; out.len() + 1];
+            assert!(!write_series(&mut long, s, layout, entry));
         }
         // The set's cached size is the sum over its tags.
         let by_tag: usize = plain.tags.iter().map(|t| ld_len(t.len())).sum();
@@ -559,9 +559,10 @@ mod tests {
                 counts: vec![1, 1, 70000],
             }],
         };
-        out.clear();
+        let mut out = vec![0; sketch_item_len(&sketch)];
         assert!(write_sketch(&mut out, &sketch, sketch_body_len(&sketch)));
-        assert_eq!(out.len(), sketch_item_len(&sketch));
+        let mut short = vec![0; out.len() - 1];
+        assert!(!write_sketch(&mut short, &sketch, sketch_body_len(&sketch)));
     }
 
     #[test]

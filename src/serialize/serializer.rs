@@ -1,6 +1,6 @@
 //! The serializer: one flush in, payloads out.
 
-use super::payload::{Out, PayloadBuilder, Reusable};
+use super::payload::{self, Out, PayloadBuilder, Reusable};
 use super::{Endpoint, Payload, SerializeError, SerializerConfig, json, prefetch, proto};
 use crate::Flush;
 
@@ -176,7 +176,7 @@ impl Serializer {
             let layout = proto::series_layout(s, host_entry);
             let len = proto::item_len(layout.body_len);
             if b.reserve(len, s.points.len(), out)? {
-                let exact = proto::write_series(b.stage(), s, layout, host_entry);
+                let exact = proto::write_series(b.item(), s, layout, host_entry);
                 debug_assert!(exact, "series layout computed wrong");
                 self.stats.items_written += len as u64;
                 b.commit(s.points.len())?;
@@ -195,7 +195,7 @@ impl Serializer {
             let body = proto::sketch_body_len(s);
             let len = proto::item_len(body);
             if b.reserve(len, 1, out)? {
-                let exact = proto::write_sketch(b.stage(), s, body);
+                let exact = proto::write_sketch(b.item(), s, body);
                 debug_assert!(exact, "sketch size computed wrong");
                 self.stats.items_written += len as u64;
                 b.commit(1)?;
@@ -223,7 +223,7 @@ impl Serializer {
             write(&mut self.scratch, &item);
             let n = points(&item);
             if builder.reserve(self.scratch.len(), n, out)? {
-                builder.stage().extend_from_slice(&self.scratch);
+                payload::copy(builder.item(), &self.scratch);
                 self.stats.items_written += self.scratch.len() as u64;
                 builder.commit(n)?;
             } else {
