@@ -3,6 +3,7 @@
 use super::{Compression, SerializeError};
 use flate2::write::{GzEncoder, ZlibEncoder};
 use std::io::Write;
+use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective as EndDirective;
 use zstd::zstd_safe::{self, CCtx, CParameter, InBuffer, OutBuffer, ResetDirective};
 
 /// A zstd compression context, kept from one payload to the next: setting one up costs more
@@ -69,12 +70,9 @@ impl Compressor {
             }
             Compressor::Zlib(z) => z.write_all(bytes).map_err(compressor_error),
             Compressor::Gzip(z) => z.write_all(bytes).map_err(compressor_error),
-            Compressor::Zstd(ctx, out) => zstd_stream(
-                ctx,
-                out,
-                bytes,
-                zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
-            ),
+            Compressor::Zstd(ctx, out) => {
+                zstd_stream(ctx, out, bytes, EndDirective::ZSTD_e_continue)
+            }
         }
     }
 
@@ -85,12 +83,7 @@ impl Compressor {
             Compressor::None(_) => Ok(()),
             Compressor::Zlib(z) => z.flush().map_err(compressor_error),
             Compressor::Gzip(z) => z.flush().map_err(compressor_error),
-            Compressor::Zstd(ctx, out) => zstd_stream(
-                ctx,
-                out,
-                &[],
-                zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
-            ),
+            Compressor::Zstd(ctx, out) => zstd_stream(ctx, out, &[], EndDirective::ZSTD_e_flush),
         }
     }
 
@@ -120,12 +113,7 @@ impl Compressor {
             Compressor::Zlib(z) => z.finish().map_err(compressor_error),
             Compressor::Gzip(z) => z.finish().map_err(compressor_error),
             Compressor::Zstd(mut ctx, mut out) => {
-                zstd_stream(
-                    &mut ctx,
-                    &mut out,
-                    &[],
-                    zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
-                )?;
+                zstd_stream(&mut ctx, &mut out, &[], EndDirective::ZSTD_e_end)?;
                 *spare = Some(ctx);
                 Ok(out)
             }
@@ -139,9 +127,9 @@ fn zstd_stream(
     ctx: &mut ZstdContext,
     out: &mut Vec<u8>,
     input: &[u8],
-    op: zstd_safe::zstd_sys::ZSTD_EndDirective,
+    op: EndDirective,
 ) -> Result<(), SerializeError> {
-    let continuing = op == zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue;
+    let continuing = op == EndDirective::ZSTD_e_continue;
     let mut input = InBuffer::around(input);
     loop {
         if out.capacity() - out.len() < ZSTD_MIN_SPARE {
