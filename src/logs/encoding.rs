@@ -1,7 +1,7 @@
 //! UTF-16 log files: framing on the two-byte newline at an even offset, and transcoding each line
 //! to UTF-8 for the rest of the decoder.
 
-use super::framing::Frame;
+use super::framing::{Frame, FrameBuffer};
 use std::io::{self, Read};
 
 /// The character encoding of a log file (the Agent's `encoding` key in a log config).
@@ -54,13 +54,7 @@ impl Encoding {
 /// bytes. An odd last byte waits for the other half of its code unit.
 #[derive(Debug, Clone)]
 pub(crate) struct Utf16Framer {
-    buf: Vec<u8>,
-    /// Index in `buf` of the first byte not yet framed; `buf[..start]` is whole code units.
-    start: usize,
-    /// Index in `buf` from which to look for the next newline (units before it were searched).
-    scan: usize,
-    /// File offset of `buf[0]`.
-    base_offset: u64,
+    buf: FrameBuffer,
     max_bytes: usize,
     big_endian: bool,
 }
@@ -69,10 +63,7 @@ impl Utf16Framer {
     /// A framer for a file whose reading starts at byte `offset`, in the given byte order.
     pub fn starting_at(max_bytes: usize, offset: u64, big_endian: bool) -> Utf16Framer {
         Utf16Framer {
-            buf: Vec::new(),
-            start: 0,
-            scan: 0,
-            base_offset: offset,
+            buf: FrameBuffer::starting_at(offset),
             max_bytes: (max_bytes & !1).max(2),
             big_endian,
         }
@@ -80,8 +71,7 @@ impl Utf16Framer {
 
     /// Appends bytes read from the file.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.buf.push(bytes);
     }
 
     /// Reads once from `reader` into the buffer (at most `max_read` bytes).
@@ -90,61 +80,24 @@ impl Utf16Framer {
     ///
     /// The reader's error; the buffer is left as it was.
     pub fn read_from<R: Read>(&mut self, reader: &mut R, max_read: usize) -> io::Result<usize> {
-        self.compact();
-        let old_len = self.buf.len();
-        self.buf.resize(old_len.saturating_add(max_read), 0);
-        let result = match self.buf.get_mut(old_len..) {
-            Some(spare) => reader.read(spare),
-            None => Ok(0),
-        };
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(old_len.saturating_add(n));
-        result
+        self.buf.read_from(reader, max_read)
     }
 
     /// The next complete (or cut) line as UTF-16 bytes without its newline, if any.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
-        let avail = self.buf.get(self.start..)?;
-        let whole = avail.len() & !1;
-        // A newline right after `max_bytes` bytes still ends a line of `max_bytes` bytes.
-        let window = whole.min(self.max_bytes.saturating_add(2));
-        let scanned = self.scan.saturating_sub(self.start).min(window);
-        let found = avail
-            .get(scanned..window)
-            .and_then(|w| find_newline(w, self.big_endian));
-        let (len, consumed, truncated) = match found {
-            Some(i) => (scanned + i, scanned + i + 2, false),
-            None if whole > self.max_bytes => (self.max_bytes, self.max_bytes, true),
-            None => {
-                self.scan = self.start + window;
-                return None;
-            }
-        };
-        let bytes = avail.get(..len)?;
-        self.start += consumed;
-        self.scan = self.start;
-        let end_offset = self.base_offset.saturating_add(self.start as u64);
-        Some(Frame::new(bytes, end_offset, truncated))
+        let big_endian = self.big_endian;
+        self.buf
+            .next_frame(self.max_bytes, 2, |w| find_newline(w, big_endian))
     }
 
     /// File offset just after the last framed line.
     pub fn offset(&self) -> u64 {
-        self.base_offset.saturating_add(self.start as u64)
+        self.buf.offset()
     }
 
     /// Bytes held that do not form a complete line yet.
     pub fn pending_bytes(&self) -> usize {
-        self.buf.len().saturating_sub(self.start)
-    }
-
-    fn compact(&mut self) {
-        if self.start == 0 {
-            return;
-        }
-        self.buf.drain(..self.start);
-        self.base_offset = self.base_offset.saturating_add(self.start as u64);
-        self.scan = self.scan.saturating_sub(self.start);
-        self.start = 0;
+        self.buf.pending_bytes()
     }
 }
 

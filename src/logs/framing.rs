@@ -32,14 +32,123 @@ use std::io::{self, Read};
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineFramer {
+    buf: FrameBuffer,
+    max_bytes: usize,
+}
+
+/// What a framer holds between reads, whatever its newline: the bytes not framed yet, where the
+/// search for the next newline resumes, and the file offset of the first byte held.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameBuffer {
     buf: Vec<u8>,
-    /// Index in `buf` of the first byte not yet framed.
+    /// Index in `buf` of the first byte not yet framed (a whole number of code units).
     start: usize,
-    /// Index in `buf` from which to look for the next `\n` (bytes before it were searched).
+    /// Index in `buf` from which to look for the next newline (bytes before it were searched).
     scan: usize,
     /// File offset of `buf[0]`.
     base_offset: u64,
-    max_bytes: usize,
+}
+
+impl FrameBuffer {
+    /// An empty buffer for a file whose reading starts at byte `offset`.
+    pub(crate) fn starting_at(offset: u64) -> FrameBuffer {
+        FrameBuffer {
+            buf: Vec::new(),
+            start: 0,
+            scan: 0,
+            base_offset: offset,
+        }
+    }
+
+    /// Appends bytes read from the file.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Drops everything held and holds `tail`, which starts at file offset `offset`.
+    fn restart(&mut self, offset: u64, tail: &[u8]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(tail);
+        self.start = 0;
+        self.scan = 0;
+        self.base_offset = offset;
+    }
+
+    /// Reads once from `reader` into the buffer (at most `max_read` bytes, no intermediate copy);
+    /// returns the number of bytes read, 0 at end of file. On error the buffer is left as it was.
+    pub(crate) fn read_from<R: Read>(
+        &mut self,
+        reader: &mut R,
+        max_read: usize,
+    ) -> io::Result<usize> {
+        self.compact();
+        let old_len = self.buf.len();
+        self.buf.resize(old_len.saturating_add(max_read), 0);
+        let result = match self.buf.get_mut(old_len..) {
+            Some(spare) => reader.read(spare),
+            None => Ok(0),
+        };
+        let n = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(old_len.saturating_add(n));
+        result
+    }
+
+    /// The next line of at most `max_bytes` bytes (cut there when longer), for a newline of
+    /// `unit` bytes (1 or 2, `max_bytes` a multiple of it) that `find` locates in a window of
+    /// whole units (returning its index, a multiple of `unit`).
+    #[inline(always)]
+    pub(crate) fn next_frame(
+        &mut self,
+        max_bytes: usize,
+        unit: usize,
+        find: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Option<Frame<'_>> {
+        let avail = self.buf.get(self.start..)?;
+        let whole = avail.len() - avail.len() % unit;
+        // A newline right after `max_bytes` bytes still ends a line of `max_bytes` bytes: look
+        // one unit further.
+        let window = whole.min(max_bytes.saturating_add(unit));
+        let scanned = self.scan.saturating_sub(self.start).min(window);
+        let (len, consumed, truncated) = match avail.get(scanned..window).and_then(find) {
+            Some(i) => (scanned + i, scanned + i + unit, false),
+            None if whole > max_bytes => (max_bytes, max_bytes, true),
+            None => {
+                self.scan = self.start + window;
+                return None;
+            }
+        };
+        let bytes = avail.get(..len)?;
+        self.start += consumed;
+        self.scan = self.start;
+        let end_offset = self.base_offset.saturating_add(self.start as u64);
+        Some(Frame {
+            bytes,
+            end_offset,
+            truncated,
+        })
+    }
+
+    /// File offset just after the last framed line.
+    pub(crate) fn offset(&self) -> u64 {
+        self.base_offset.saturating_add(self.start as u64)
+    }
+
+    /// Bytes held that do not form a complete line yet.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// Drops framed bytes from the front of the buffer.
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        self.buf.drain(..self.start);
+        self.base_offset = self.base_offset.saturating_add(self.start as u64);
+        self.scan = self.scan.saturating_sub(self.start);
+        self.start = 0;
+    }
 }
 
 /// One line of a file, borrowed from the framer's buffer.
@@ -86,18 +195,14 @@ impl LineFramer {
     /// A framer for a file whose reading starts at byte `offset` (a position from the registry).
     pub fn starting_at(max_bytes: usize, offset: u64) -> LineFramer {
         LineFramer {
-            buf: Vec::new(),
-            start: 0,
-            scan: 0,
-            base_offset: offset,
+            buf: FrameBuffer::starting_at(offset),
             max_bytes: max_bytes.max(1),
         }
     }
 
     /// Appends bytes read from the file.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.buf.push(bytes);
     }
 
     /// Frames `input` (the next bytes of the file), handing each frame to `each`: complete lines
@@ -123,11 +228,7 @@ impl LineFramer {
             return;
         }
         // Nothing pending: frame straight from `input`.
-        self.compact();
-        self.buf.clear();
-        self.start = 0;
-        self.scan = 0;
-        let base = self.base_offset;
+        let base = self.buf.offset();
         let mut pos = 0usize;
         loop {
             let avail = input.get(pos..).unwrap_or_default();
@@ -145,9 +246,10 @@ impl LineFramer {
                 truncated,
             });
         }
-        self.base_offset = base.saturating_add(pos as u64);
-        self.buf
-            .extend_from_slice(input.get(pos..).unwrap_or_default());
+        self.buf.restart(
+            base.saturating_add(pos as u64),
+            input.get(pos..).unwrap_or_default(),
+        );
     }
 
     /// Reads once from `reader` into the buffer (at most `max_read` bytes, no intermediate copy);
@@ -157,71 +259,29 @@ impl LineFramer {
     ///
     /// The reader's error; the buffer is left as it was.
     pub fn read_from<R: Read>(&mut self, reader: &mut R, max_read: usize) -> io::Result<usize> {
-        self.compact();
-        let old_len = self.buf.len();
-        self.buf.resize(old_len.saturating_add(max_read), 0);
-        let result = match self.buf.get_mut(old_len..) {
-            Some(spare) => reader.read(spare),
-            None => Ok(0),
-        };
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(old_len.saturating_add(n));
-        result
+        self.buf.read_from(reader, max_read)
     }
 
     /// The next complete (or cut) line, if any.
     #[inline]
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
-        let avail = self.buf.get(self.start..)?;
-        // A `\n` at index `max_bytes` still ends a line of `max_bytes` bytes: look one byte further.
-        let window = avail.len().min(self.max_bytes.saturating_add(1));
-        let scanned = self.scan.saturating_sub(self.start).min(window);
-        let (len, consumed, truncated) = match avail
-            .get(scanned..window)
-            .and_then(|w| memchr::memchr(b'\n', w))
-        {
-            Some(i) => (scanned + i, scanned + i + 1, false),
-            None if avail.len() > self.max_bytes => (self.max_bytes, self.max_bytes, true),
-            None => {
-                self.scan = self.start + window;
-                return None;
-            }
-        };
-        let bytes = avail.get(..len)?;
-        self.start += consumed;
-        self.scan = self.start;
-        let end_offset = self.base_offset.saturating_add(self.start as u64);
-        Some(Frame {
-            bytes,
-            end_offset,
-            truncated,
-        })
+        self.buf
+            .next_frame(self.max_bytes, 1, |w| memchr::memchr(b'\n', w))
     }
 
     /// File offset just after the last framed line: where a restart must resume reading.
     pub fn offset(&self) -> u64 {
-        self.base_offset.saturating_add(self.start as u64)
+        self.buf.offset()
     }
 
     /// Bytes held that do not form a complete line yet.
     pub fn pending_bytes(&self) -> usize {
-        self.buf.len().saturating_sub(self.start)
+        self.buf.pending_bytes()
     }
 
     /// The maximum line content size.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
-    }
-
-    /// Drops framed bytes from the front of the buffer.
-    fn compact(&mut self) {
-        if self.start == 0 {
-            return;
-        }
-        self.buf.drain(..self.start);
-        self.base_offset = self.base_offset.saturating_add(self.start as u64);
-        self.scan = self.scan.saturating_sub(self.start);
-        self.start = 0;
     }
 }
 
