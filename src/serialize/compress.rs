@@ -87,6 +87,22 @@ impl Compressor {
         }
     }
 
+    /// For zstd, without flushing: the compressed bytes it produced so far (frame header
+    /// included), and the input it took but has not compressed yet (less than a block). The
+    /// finished frame is at most the first plus the bound of the second and whatever follows.
+    pub(crate) fn zstd_progress(&self) -> Option<(usize, usize)> {
+        match self {
+            Compressor::Zstd(ctx, _) => {
+                let p = ctx.get_frame_progression();
+                let produced = usize::try_from(p.produced).unwrap_or(usize::MAX);
+                let held =
+                    usize::try_from(p.ingested.saturating_sub(p.consumed)).unwrap_or(usize::MAX);
+                Some((produced, held))
+            }
+            _ => None,
+        }
+    }
+
     /// Bytes of output so far (exact after [`flush`](Self::flush)).
     pub(crate) fn output_len(&self) -> usize {
         match self {
@@ -278,5 +294,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn zstd_progress_bounds_the_rest_of_an_unflushed_frame() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut noise = vec![0u8; 700_000];
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        // Half text-like (compressible), half noise: zstd's blocks then vary in size.
+        let text: Vec<u8> = (0..700_000u32)
+            .flat_map(|i| format!("metric.{}:{}|g|#env:prod\n", i % 977, i % 13).into_bytes())
+            .take(700_000)
+            .collect();
+        for data in [&noise, &text] {
+            for split in [0usize, 1, 1000, 131_071, 131_072, 200_000, 650_000] {
+                for rest_len in [0usize, 10, 50_000] {
+                    let mut c = Compressor::new(Compression::default(), 0).unwrap();
+                    c.write(&data[..split]).unwrap();
+                    let (produced, held) = c.zstd_progress().unwrap();
+                    assert!(held <= split && held < 128 << 10, "{split}: held {held}");
+                    assert!(produced >= c.output_len());
+                    let rest = &data[split..split + rest_len];
+                    c.write(rest).unwrap();
+                    let total = c.finish().unwrap().len();
+                    assert!(
+                        total <= produced + Compression::default().bound(held + rest.len()),
+                        "{split} {rest_len}: {total} > {produced} + bound({held} + {rest_len})"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            Compressor::new(Compression::ZLIB_DEFAULT, 0)
+                .unwrap()
+                .zstd_progress(),
+            None
+        );
     }
 }

@@ -140,7 +140,9 @@ const STAGE_BYTES: usize = 64 << 10;
 /// Accounting: `base` is the compressor's output at its last flush, when every byte fed so far
 /// had been emitted; `pending` bytes were fed since (or are staged). The finished payload is then
 /// at most `base + bound(pending + footer)`, and an item is admitted only if that stays within
-/// the compressed limit with the item included.
+/// the compressed limit with the item included. zstd says how far it got without a flush
+/// (every whole block it took is compressed): there `base` is its output so far and `pending`
+/// the input it holds uncompressed, so a payload far below the limit is never flushed early.
 pub(crate) struct PayloadBuilder<'h> {
     endpoint: Endpoint,
     compression: Compression,
@@ -153,6 +155,8 @@ pub(crate) struct PayloadBuilder<'h> {
     zstd: Option<ZstdContext>,
     base: usize,
     fed_since_flush: usize,
+    /// Whether the open payload's compressor has been fed anything.
+    fed_any: bool,
     uncompressed: usize,
     points: usize,
     items: usize,
@@ -279,6 +283,7 @@ impl<'h> PayloadBuilder<'h> {
             zstd: reusable.zstd,
             base: 0,
             fed_since_flush: 0,
+            fed_any: false,
             uncompressed: 0,
             points: 0,
             items: 0,
@@ -346,6 +351,12 @@ impl<'h> PayloadBuilder<'h> {
             let within_uncompressed =
                 self.uncompressed.saturating_add(after) <= self.limits.max_uncompressed_bytes;
             if within_points && within_uncompressed {
+                // Until the frame's first write, zstd still reports the previous frame.
+                let progress = self.compressor.as_ref().filter(|_| self.fed_any);
+                if let Some((produced, held)) = progress.and_then(Compressor::zstd_progress) {
+                    self.base = produced;
+                    self.fed_since_flush = held;
+                }
                 let pending = self.fed_since_flush + self.stage.len();
                 let worst = self
                     .base
@@ -424,6 +435,7 @@ impl<'h> PayloadBuilder<'h> {
         self.stage.extend(self.header);
         self.base = 0;
         self.fed_since_flush = 0;
+        self.fed_any = false;
         self.uncompressed = self.header.len();
         self.points = 0;
         self.items = 0;
@@ -435,6 +447,7 @@ impl<'h> PayloadBuilder<'h> {
         if let Some(c) = self.compressor.as_mut() {
             c.write(self.stage.bytes())?;
             self.fed_since_flush += self.stage.len();
+            self.fed_any = true;
         }
         self.stage.clear();
         Ok(())

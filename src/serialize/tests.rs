@@ -612,12 +612,17 @@ fn compressed_limit_closes_payloads_for_every_compression() {
         ..Flush::default()
     };
     for compression in ALL_COMPRESSIONS {
-        let limits = PayloadLimits::SERIES.with_max_compressed_bytes(4_000);
+        let limits = PayloadLimits::SERIES.with_max_compressed_bytes(1_000);
         let config = SerializerConfig::default()
             .with_compression(compression)
             .with_series_limits(limits);
         let (payloads, stats) = run(config, &flush);
-        assert!(payloads.len() > 3, "{compression:?}: {}", payloads.len());
+        assert!(
+            payloads.len() > 3,
+            "{compression:?}: {} {:?}",
+            payloads.len(),
+            payloads.iter().map(|p| p.body().len()).collect::<Vec<_>>()
+        );
         let decoded = decode_series(&payloads, &limits);
         assert_eq!(
             decoded,
