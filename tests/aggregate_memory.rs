@@ -194,6 +194,40 @@ fn a_context_costs_a_documented_number_of_bytes_and_repeated_tags_are_stored_onc
 }
 
 #[test]
+fn a_second_open_bucket_costs_one_more_slot() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 20_000;
+    let config = AggregatorConfig::default()
+        .with_hostname("agent")
+        .with_known_lines(0);
+    let mut agg = Aggregator::new(config);
+    let mut line = Vec::new();
+    let mut feed = |agg: &mut Aggregator, now: i64| {
+        for i in 0..n {
+            line.clear();
+            line.extend_from_slice(
+                format!("service.request.count.{i:08}:1|c|#env:prod").as_bytes(),
+            );
+            let m = parse_packet(&line, &ParserConfig::default())
+                .next()
+                .unwrap()
+                .unwrap();
+            agg.insert(&m, now);
+        }
+    };
+    feed(&mut agg, 0);
+    let one_bucket = LIVE_BYTES.load(Ordering::Relaxed);
+    // The same contexts in the next 10 s bucket, before any flush: two open buckets each.
+    feed(&mut agg, 10);
+    let two_buckets = LIVE_BYTES.load(Ordering::Relaxed);
+    let per_context = (two_buckets - one_bucket) as f64 / n as f64;
+    eprintln!("a second open bucket costs {per_context:.0} B per context");
+    // A slot is 32 B; its vector grows from one slot to two, not to four (which cost 96 B more).
+    assert!(per_context <= 48.0, "a second bucket costs {per_context} B");
+    assert_eq!(agg.stats().live_contexts as usize, n);
+}
+
+#[test]
 fn a_flood_of_unique_contexts_stays_within_the_limit() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let limit = 1_000;

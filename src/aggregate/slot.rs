@@ -195,6 +195,9 @@ pub(crate) fn slot_for(slots: &mut Vec<Slot>, kind: Kind, start: i64) -> Option<
                 i
             }
             None => {
+                // Grow one slot at a time: a context rarely holds more than two buckets, and
+                // the default growth (to four) would double what its slots cost.
+                slots.reserve_exact(1);
                 slots.push(Slot {
                     start,
                     live: true,
