@@ -90,7 +90,7 @@
 //!     tags: TagSet::from(vec!["env:prod"]),
 //!     kind: SeriesKind::Rate,
 //!     interval: 10,
-//!     points: vec![Point { timestamp: 1_700_000_000, value: 0.3 }],
+//!     points: vec![Point { timestamp: 1_700_000_000, value: 0.3 }].into(),
 //! };
 //! let flush = Flush { series: vec![series], ..Flush::default() };
 //! let dir = std::env::temp_dir().join(format!("dogpipe-doc-{}", std::process::id()));
@@ -195,8 +195,9 @@ mod simd;
 
 pub use aggregate::{
     AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,
-    EventRecord, Flush, HistogramAggregate, MapperProfile, Point, STANDARD_STATSD_PREFIXES, Series,
-    SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint, TagSet, TagSetIter,
+    EventRecord, Flush, HistogramAggregate, MapperProfile, Point, Points, STANDARD_STATSD_PREFIXES,
+    Series, SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint, TagSet,
+    TagSetIter,
 };
 
 pub use forward::{

@@ -27,7 +27,8 @@ fn flush() -> Flush {
                 points: vec![Point {
                     timestamp: 1_700_000_000,
                     value: i as f64 + 0.25,
-                }],
+                }]
+                .into(),
             })
             .collect(),
         sketches: vec![Sketch {

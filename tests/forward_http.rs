@@ -28,7 +28,8 @@ fn series(name: &str) -> Series {
         points: vec![Point {
             timestamp: 1_700_000_000,
             value: 2.5,
-        }],
+        }]
+        .into(),
     }
 }
 

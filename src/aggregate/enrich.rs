@@ -335,7 +335,7 @@ pub(crate) fn timestamped(
             tags: tags.clone(),
             kind,
             interval: super::BUCKET_SECONDS as u32,
-            points: vec![Point {
+            points: smallvec::smallvec![Point {
                 timestamp,
                 value: if kind == SeriesKind::Rate {
                     v / super::BUCKET_SECONDS as f64

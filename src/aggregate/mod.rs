@@ -24,8 +24,8 @@ pub use config::{
 pub use engine::ShardedAggregator;
 pub use mapper::MapperProfile;
 pub use output::{
-    EventRecord, Flush, Point, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint, TagSet,
-    TagSetIter,
+    EventRecord, Flush, Point, Points, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
+    TagSet, TagSetIter,
 };
 pub use stats::AggregateStats;
 

@@ -265,6 +265,11 @@ pub struct Point {
     pub value: f64,
 }
 
+/// The points of a series: held inline when there is one (nearly always, one bucket per
+/// flush), so a flush allocates nothing per series for them. Build one with `vec![…].into()`,
+/// `Points::from_slice` or `collect()`.
+pub type Points = smallvec::SmallVec<[Point; 1]>;
+
 /// A metric series: one context, its points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -279,7 +284,7 @@ pub struct Series {
     /// Interval in seconds (10 for DogStatsD).
     pub interval: u32,
     /// Points, oldest first.
-    pub points: Vec<Point>,
+    pub points: Points,
 }
 
 /// One bucket of a distribution: the summary and the Agent-flavoured DDSketch bins.

@@ -4,7 +4,7 @@ use super::BUCKET_SECONDS;
 use super::config::AggregatorConfig;
 use super::context::{Context, ContextRef, ContextStore, Kind};
 use super::known::ContextKey;
-use super::output::{Flush, Point, Series, SeriesKind, Sketch, SketchPoint, Text};
+use super::output::{Flush, Point, Points, Series, SeriesKind, Sketch, SketchPoint, Text};
 use super::slot::{Agg, slot_for};
 use super::stats::AggregateStats;
 use std::sync::Arc;
@@ -321,7 +321,7 @@ fn emit(
     let slots = &mut c.slots;
     order.sort_unstable_by_key(|&i| slots.get(i).map_or(0, |s| s.start));
     let interval = BUCKET_SECONDS as u32;
-    let series = |name: Text, kind: SeriesKind, points: Vec<Point>| Series {
+    let series = |name: Text, kind: SeriesKind, points: Points| Series {
         name,
         host: host.clone(),
         tags: tags.clone(),
@@ -331,7 +331,7 @@ fn emit(
     };
     match context_kind {
         Kind::Counter => {
-            let mut points: Vec<Point> = order
+            let mut points: Points = order
                 .iter()
                 .filter_map(|&i| slots.get(i))
                 .map(|s| Point {
@@ -358,7 +358,7 @@ fn emit(
             }
         }
         Kind::Gauge | Kind::Set => {
-            let points: Vec<Point> = order
+            let points: Points = order
                 .iter()
                 .filter_map(|&i| slots.get(i))
                 .map(|s| Point {
@@ -376,8 +376,8 @@ fn emit(
             }
         }
         Kind::Histogram => {
-            let mut per_suffix: Vec<Vec<Point>> =
-                vec![Vec::with_capacity(order.len()); suffixes.len()];
+            let mut per_suffix: Vec<Points> =
+                vec![Points::with_capacity(order.len()); suffixes.len()];
             for &i in order.iter() {
                 let Some(s) = slots.get_mut(i) else { continue };
                 let Agg::Histogram(h) = &mut s.agg else {

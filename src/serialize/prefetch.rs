@@ -28,13 +28,16 @@ fn prefetch_block(p: *const u8) {
     prefetch_line(p.wrapping_add(63));
 }
 
-/// First stage, issued far ahead: the series' own heap blocks (the tag list and the points).
-/// Only addresses held in the series itself are used: reading the tag list's length would be
-/// the very cache miss this hides.
+/// First stage, issued far ahead: the series' own heap blocks (the tag list, and the points
+/// when there are several: one point is held in the series itself). Only addresses held in the
+/// series itself are used: reading the tag list's length would be the very cache miss this
+/// hides.
 #[inline(always)]
 pub(crate) fn series_blocks(s: &Series) {
     prefetch_block(s.tags.heap_ptr());
-    prefetch_line(s.points.as_ptr().cast());
+    if s.points.spilled() {
+        prefetch_line(s.points.as_ptr().cast());
+    }
 }
 
 /// Second stage, issued once the tag list is likely in cache: the bytes of the name and of
@@ -63,7 +66,7 @@ mod tests {
                 tags: crate::TagSet::default(),
                 kind: SeriesKind::Gauge,
                 interval: 0,
-                points: Vec::new(),
+                points: crate::Points::new(),
             },
             Series {
                 name: Arc::from(&b"a"[..]),
@@ -71,7 +74,7 @@ mod tests {
                 tags: vec![empty.clone(), Arc::from(&b"env:prod"[..])].into(),
                 kind: SeriesKind::Rate,
                 interval: 10,
-                points: vec![Point {
+                points: smallvec::smallvec![Point {
                     timestamp: 1,
                     value: 1.0,
                 }],

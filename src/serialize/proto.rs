@@ -511,7 +511,7 @@ mod tests {
             .into(),
             kind: SeriesKind::Rate,
             interval: 10,
-            points: vec![
+            points: smallvec::smallvec![
                 Point {
                     timestamp: -5,
                     value: 0.0,

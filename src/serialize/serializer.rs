@@ -46,7 +46,7 @@ impl SerializeStats {
 ///     tags: TagSet::from(vec!["env:prod"]),
 ///     kind: SeriesKind::Rate,
 ///     interval: 10,
-///     points: vec![Point { timestamp: 1_700_000_000, value: 0.5 }],
+///     points: vec![Point { timestamp: 1_700_000_000, value: 0.5 }].into(),
 /// };
 /// let flush = Flush { series: vec![series], ..Flush::default() };
 /// let mut serializer = Serializer::new(SerializerConfig::default());
