@@ -310,6 +310,7 @@ impl<'h> PayloadBuilder<'h> {
     /// the current payload into `out` if needed. Returns `Ok(false)` when the item cannot fit in
     /// any payload. After `Ok(true)`, write exactly `len` bytes into [`stage`](Self::stage) and
     /// call [`commit`](Self::commit).
+    #[inline]
     pub(crate) fn reserve(
         &mut self,
         len: usize,
@@ -333,6 +334,18 @@ impl<'h> PayloadBuilder<'h> {
             self.reserved = len;
             return Ok(true);
         }
+        self.reserve_slow(len, points, out)
+    }
+
+    /// [`reserve`](Self::reserve) past the measured room: checks every limit, flushing or
+    /// closing the payload as needed.
+    #[inline(never)]
+    fn reserve_slow(
+        &mut self,
+        len: usize,
+        points: usize,
+        out: Out<'_>,
+    ) -> Result<bool, SerializeError> {
         if !self.fits_alone(len, points) {
             return Ok(false);
         }

@@ -254,21 +254,26 @@ pub(crate) struct HostResource {
 
 impl HostResource {
     /// The encoded entry for `host`.
+    #[inline]
     pub(crate) fn entry(&mut self, host: &Arc<[u8]>) -> &[u8] {
         if !self.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host)) {
-            self.entry.clear();
-            let len = resource_len(b"host", host);
-            self.entry.clear();
-            self.entry.resize(ld_len(len), 0);
-            let mut w = Writer::new(&mut self.entry);
-            w.ld(1, len);
-            w.field_bytes(1, b"host");
-            w.nonempty(2, host);
-            let exact = w.finish();
-            debug_assert!(exact);
-            self.host = Some(host.clone());
+            self.encode(host);
         }
         &self.entry
+    }
+
+    #[cold]
+    fn encode(&mut self, host: &Arc<[u8]>) {
+        let len = resource_len(b"host", host);
+        self.entry.clear();
+        self.entry.resize(ld_len(len), 0);
+        let mut w = Writer::new(&mut self.entry);
+        w.ld(1, len);
+        w.field_bytes(1, b"host");
+        w.nonempty(2, host);
+        let exact = w.finish();
+        debug_assert!(exact);
+        self.host = Some(host.clone());
     }
 }
 
