@@ -264,16 +264,22 @@ mod tests {
         assert_eq!(zstd::decode_all(&s[..]).unwrap(), data);
     }
 
-    #[test]
-    fn bound_holds_for_incompressible_data_written_after_a_flush() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut noise = vec![0u8; 300_000];
+    /// `len` pseudo-random (incompressible) bytes, the same for the same `seed`.
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        let mut noise = vec![0u8; len];
         for b in noise.iter_mut() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             *b = x as u8;
         }
+        noise
+    }
+
+    #[test]
+    fn bound_holds_for_incompressible_data_written_after_a_flush() {
+        let noise = noise(300_000, 0x9e37_79b9_7f4a_7c15);
         for compression in [
             Compression::ZLIB_DEFAULT,
             Compression::GZIP_DEFAULT,
@@ -298,14 +304,7 @@ mod tests {
 
     #[test]
     fn zstd_progress_bounds_the_rest_of_an_unflushed_frame() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut noise = vec![0u8; 700_000];
-        for b in noise.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
+        let noise = noise(700_000, 0x2545_f491_4f6c_dd1d);
         // Half text-like (compressible), half noise: zstd's blocks then vary in size.
         let text: Vec<u8> = (0..700_000u32)
             .flat_map(|i| format!("metric.{}:{}|g|#env:prod\n", i % 977, i % 13).into_bytes())
