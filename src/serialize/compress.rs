@@ -56,6 +56,10 @@ impl Compressor {
                 ctx.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
                 ctx.set_parameter(CParameter::CompressionLevel(level))
                     .map_err(zstd_error)?;
+                // Start the frame now (an empty write): until then a reused context reports the
+                // progress of its previous frame, which `zstd_progress` must never return.
+                let mut out = out;
+                zstd_stream(&mut ctx, &mut out, &[], EndDirective::ZSTD_e_continue)?;
                 Compressor::Zstd(ctx, out)
             }
         })
@@ -328,6 +332,14 @@ mod tests {
                 }
             }
         }
+        // A reused context reports the new frame from the start, not the one it finished.
+        let mut spare = None;
+        let mut c = Compressor::with_context(Compression::default(), 0, &mut spare).unwrap();
+        c.write(&text[..300_000]).unwrap();
+        assert!(!c.finish_into(&mut spare).unwrap().is_empty());
+        assert!(spare.is_some());
+        let c = Compressor::with_context(Compression::default(), 0, &mut spare).unwrap();
+        assert_eq!(c.zstd_progress(), Some((0, 0)));
         assert_eq!(
             Compressor::new(Compression::ZLIB_DEFAULT, 0)
                 .unwrap()

@@ -155,8 +155,6 @@ pub(crate) struct PayloadBuilder<'h> {
     zstd: Option<ZstdContext>,
     base: usize,
     fed_since_flush: usize,
-    /// Whether the open payload's compressor has been fed anything.
-    fed_any: bool,
     uncompressed: usize,
     points: usize,
     items: usize,
@@ -283,7 +281,6 @@ impl<'h> PayloadBuilder<'h> {
             zstd: reusable.zstd,
             base: 0,
             fed_since_flush: 0,
-            fed_any: false,
             uncompressed: 0,
             points: 0,
             items: 0,
@@ -364,9 +361,9 @@ impl<'h> PayloadBuilder<'h> {
             let within_uncompressed =
                 self.uncompressed.saturating_add(after) <= self.limits.max_uncompressed_bytes;
             if within_points && within_uncompressed {
-                // Until the frame's first write, zstd still reports the previous frame.
-                let progress = self.compressor.as_ref().filter(|_| self.fed_any);
-                if let Some((produced, held)) = progress.and_then(Compressor::zstd_progress) {
+                if let Some((produced, held)) =
+                    self.compressor.as_ref().and_then(Compressor::zstd_progress)
+                {
                     self.base = produced;
                     self.fed_since_flush = held;
                 }
@@ -448,7 +445,6 @@ impl<'h> PayloadBuilder<'h> {
         self.stage.extend(self.header);
         self.base = 0;
         self.fed_since_flush = 0;
-        self.fed_any = false;
         self.uncompressed = self.header.len();
         self.points = 0;
         self.items = 0;
@@ -460,7 +456,6 @@ impl<'h> PayloadBuilder<'h> {
         if let Some(c) = self.compressor.as_mut() {
             c.write(self.stage.bytes())?;
             self.fed_since_flush += self.stage.len();
-            self.fed_any = true;
         }
         self.stage.clear();
         Ok(())
