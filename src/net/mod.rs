@@ -7,8 +7,13 @@
 //! dropped whole instead of being parsed as if complete.
 
 mod origin;
+mod poll;
 mod udp;
 mod uds;
+
+pub(crate) use poll::{DatagramReader, DatagramSockets};
+use poll::{Source, Waker};
+use udp::UdpSource;
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Sender;
@@ -309,47 +314,80 @@ impl Listeners {
     /// # Errors
     /// [`ListenError`] when a socket cannot be bound or a socket path holds another kind of file.
     pub fn start(config: &ListenerConfig, out: Sender<Packet>) -> Result<Listeners, ListenError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(ListenerStats::default());
-        let mut threads = Vec::new();
+        let (mut listeners, sources) = Listeners::bind(config)?;
+        for source in sources {
+            let sockets = DatagramSockets::new(
+                vec![source],
+                Arc::clone(&listeners.stats),
+                config.buffer_size,
+            )?;
+            let (out, stop) = (out.clone(), Arc::clone(&listeners.stop));
+            let handle = std::thread::Builder::new()
+                .name("dogpipe-dgram".into())
+                .spawn(move || reader_loop(sockets.into_reader(), &out, &stop))
+                .map_err(|e| bind_error("a datagram reader thread", e))?;
+            listeners.threads.push(handle);
+        }
+        if let Err(e) = listeners.start_stream(config, out, None) {
+            listeners.stop();
+            return Err(e);
+        }
+        Ok(listeners)
+    }
+
+    /// Binds every configured socket; the datagram sockets are returned for one thread to
+    /// read ([`DatagramSockets::into_reader`]), and only the stream socket gets threads, whose
+    /// packets go to `out` (waking the reader).
+    pub(crate) fn start_polled(
+        config: &ListenerConfig,
+        out: Sender<Packet>,
+    ) -> Result<(Listeners, DatagramSockets), ListenError> {
+        let (mut listeners, sources) = Listeners::bind(config)?;
+        let sockets =
+            DatagramSockets::new(sources, Arc::clone(&listeners.stats), config.buffer_size)?;
+        listeners.start_stream(config, out, Some(sockets.waker()))?;
+        Ok((listeners, sockets))
+    }
+
+    /// Binds the datagram sockets (returned); no thread is started yet.
+    fn bind(config: &ListenerConfig) -> Result<(Listeners, Vec<Source>), ListenError> {
+        let mut sources = Vec::new();
         let mut udp_addr = None;
         if let Some(port) = config.udp_port() {
             let sockets = udp::bind(config, port)?;
             udp_addr = sockets.first().and_then(|s| s.local_addr().ok());
-            for socket in sockets {
-                threads.push(udp::spawn(
-                    socket,
-                    config,
-                    out.clone(),
-                    stop.clone(),
-                    stats.clone(),
-                )?);
-            }
+            sources.extend(sockets.into_iter().map(|s| Source::Udp(UdpSource::new(s))));
         }
         if let Some(path) = &config.socket {
-            threads.push(uds::spawn_datagram(
-                path,
-                config,
-                out.clone(),
-                stop.clone(),
-                stats.clone(),
-            )?);
+            sources.push(Source::Unix(uds::bind_datagram(path, config)?));
         }
+        let listeners = Listeners {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            udp_addr,
+            stats: Arc::new(ListenerStats::default()),
+        };
+        Ok((listeners, sources))
+    }
+
+    /// Binds the stream socket, if one is configured, and starts its accept thread.
+    fn start_stream(
+        &mut self,
+        config: &ListenerConfig,
+        out: Sender<Packet>,
+        waker: Option<Waker>,
+    ) -> Result<(), ListenError> {
         if let Some(path) = &config.stream_socket {
-            threads.push(uds::spawn_stream(
+            self.threads.push(uds::spawn_stream(
                 path,
                 config,
                 out,
-                stop.clone(),
-                stats.clone(),
+                waker,
+                Arc::clone(&self.stop),
+                Arc::clone(&self.stats),
             )?);
         }
-        Ok(Listeners {
-            stop,
-            threads,
-            udp_addr,
-            stats,
-        })
+        Ok(())
     }
 
     /// The bound UDP address (useful with port 0).
@@ -369,6 +407,24 @@ impl Listeners {
         for t in self.threads {
             let _ = t.join();
         }
+    }
+}
+
+/// A reader thread of [`Listeners::start`]: what one wait reads goes out as one packet.
+fn reader_loop(mut reader: DatagramReader, out: &Sender<Packet>, stop: &AtomicBool) {
+    let mut gather = Gather::new();
+    let mut open = true;
+    while open && !stopped(stop) {
+        reader.wait(POLL, &mut |data, container_id| {
+            open = open && gather.push(data, container_id.cloned(), out);
+        });
+        open = open && gather.send(out);
+    }
+    if open {
+        reader.drain(&mut |data, container_id| {
+            open = open && gather.push(data, container_id.cloned(), out);
+        });
+        gather.send(out);
     }
 }
 

@@ -1,19 +1,14 @@
 //! The UDP listener: `recvmmsg` batches, truncation and kernel-drop detection.
 
-use super::{
-    Gather, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error, stopped,
-};
-use crossbeam_channel::Sender;
+use super::poll::OnDatagram;
+use super::{ListenError, ListenerConfig, ListenerStats, bind_error};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrIn, recvmmsg, setsockopt,
     socket, sockopt,
 };
 use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::thread::JoinHandle;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// Datagrams read per `recvmmsg` call.
 const BATCH: usize = 32;
@@ -44,9 +39,6 @@ pub(super) fn bind(config: &ListenerConfig, port: u16) -> Result<Vec<UdpSocket>,
         nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))
             .map_err(|e| bind_error(addr, e))?;
         let socket = UdpSocket::from(fd);
-        socket
-            .set_read_timeout(Some(POLL))
-            .map_err(|e| bind_error(addr, e))?;
         if let Ok(std::net::SocketAddr::V4(bound)) = socket.local_addr() {
             // With port 0, the next sockets join the port the first one got.
             addr = bound;
@@ -56,81 +48,121 @@ pub(super) fn bind(config: &ListenerConfig, port: u16) -> Result<Vec<UdpSocket>,
     Ok(sockets)
 }
 
-pub(super) fn spawn(
+/// A UDP socket, read with `recvmmsg` into a [`UdpScratch`].
+pub(crate) struct UdpSource {
     socket: UdpSocket,
-    config: &ListenerConfig,
-    out: Sender<Packet>,
-    stop: Arc<AtomicBool>,
-    stats: Arc<ListenerStats>,
-) -> Result<JoinHandle<()>, ListenError> {
-    let buffer_size = config.buffer_size;
-    std::thread::Builder::new()
-        .name("dogpipe-udp".into())
-        .spawn(move || read_loop(&socket, buffer_size, &out, &stop, &stats))
-        .map_err(|e| bind_error("a UDP reader thread", e))
+    drops: DropCounter,
 }
 
-fn read_loop(
-    socket: &UdpSocket,
+/// The buffers of `recvmmsg`: [`BATCH`] datagrams per call. Shared by a thread's UDP sockets,
+/// and made on that thread (the headers hold raw pointers, which cannot move between threads).
+pub(super) struct UdpScratch {
     buffer_size: usize,
-    out: &Sender<Packet>,
-    stop: &AtomicBool,
-    stats: &ListenerStats,
-) {
-    let mut buffers = vec![0u8; buffer_size * BATCH];
-    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
-    let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
-        .ok()
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    let mut drops = DropCounter::new(inode);
-    let mut gather = Gather::new();
-    let mut received: Vec<(usize, bool)> = Vec::with_capacity(BATCH);
-    while !stopped(stop) {
-        drops.poll(stats);
-        received.clear();
-        {
-            let mut chunks = buffers.chunks_mut(buffer_size);
-            let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
-                std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
-            let results = match recvmmsg(
-                socket.as_raw_fd(),
-                &mut headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_WAITFORONE,
-                None,
-            ) {
-                Ok(results) => results,
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
-                Err(_) => {
-                    ListenerStats::add(&stats.read_errors, 1);
-                    continue;
-                }
-            };
-            for msg in results {
-                received.push((msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC)));
-            }
-        }
-        for (i, &(len, truncated)) in received.iter().enumerate() {
-            if truncated {
-                ListenerStats::add(&stats.truncated, 1);
-                continue;
-            }
-            let start = i * buffer_size;
-            let Some(data) = buffers.get(start..start + len) else {
-                continue;
-            };
-            ListenerStats::add(&stats.packets, 1);
-            ListenerStats::add(&stats.bytes, len as u64);
-            if !gather.push(data, None, out) {
-                return;
-            }
-        }
-        if !gather.send(out) {
-            return;
+    buffers: Vec<u8>,
+    headers: MultiHeaders<SockaddrIn>,
+    received: Vec<(usize, bool)>,
+}
+
+impl UdpScratch {
+    pub(super) fn new(buffer_size: usize) -> UdpScratch {
+        UdpScratch {
+            buffer_size,
+            buffers: vec![0u8; buffer_size * BATCH],
+            headers: MultiHeaders::<SockaddrIn>::preallocate(BATCH, None),
+            received: Vec::with_capacity(BATCH),
         }
     }
-    drops.checked = None;
-    drops.poll(stats);
+}
+
+impl UdpSource {
+    pub(super) fn new(socket: UdpSocket) -> UdpSource {
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        UdpSource {
+            socket,
+            drops: DropCounter::new(inode),
+        }
+    }
+
+    pub(super) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// Counts the kernel's drops on this socket (at most once a second).
+    pub(super) fn poll_drops(&mut self, stats: &ListenerStats) {
+        self.drops.poll(stats);
+    }
+
+    /// Counts the kernel's drops now (on shutdown).
+    pub(super) fn final_drops(&mut self, stats: &ListenerStats) {
+        self.drops.checked = None;
+        self.drops.poll(stats);
+    }
+
+    /// Reads up to about `budget` datagrams without blocking; truncated ones are counted and
+    /// skipped. Returns how many were read.
+    pub(super) fn read(
+        &mut self,
+        scratch: &mut UdpScratch,
+        stats: &ListenerStats,
+        budget: usize,
+        on_datagram: OnDatagram<'_>,
+    ) -> usize {
+        let UdpScratch {
+            buffer_size,
+            buffers,
+            headers,
+            received,
+        } = scratch;
+        let buffer_size = *buffer_size;
+        let mut read = 0;
+        while read < budget {
+            received.clear();
+            {
+                let mut chunks = buffers.chunks_mut(buffer_size);
+                let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+                    std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+                let results = match recvmmsg(
+                    self.socket.as_raw_fd(),
+                    headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                ) {
+                    Ok(results) => results,
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => {
+                        ListenerStats::add(&stats.read_errors, 1);
+                        break;
+                    }
+                };
+                for msg in results {
+                    received.push((msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC)));
+                }
+            }
+            read += received.len();
+            for (i, &(len, truncated)) in received.iter().enumerate() {
+                if truncated {
+                    ListenerStats::add(&stats.truncated, 1);
+                    continue;
+                }
+                let start = i * buffer_size;
+                let Some(data) = buffers.get(start..start + len) else {
+                    continue;
+                };
+                ListenerStats::add(&stats.packets, 1);
+                ListenerStats::add(&stats.bytes, len as u64);
+                on_datagram(data, None);
+            }
+            if received.len() < BATCH {
+                // The socket is empty (a full batch may mean more is waiting).
+                break;
+            }
+        }
+        read
+    }
 }
 
 /// Datagrams the kernel dropped on this socket (its receive buffer was full), read from the

@@ -2,14 +2,15 @@
 //! detection) and stream (4-byte little-endian length framing).
 
 use super::origin::OriginCache;
+use super::poll::{OnDatagram, Waker};
 use super::{
-    Arena, Gather, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error,
+    Arena, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error,
     prepare_socket_path, stopped,
 };
 use crossbeam_channel::Sender;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt};
 use std::io::{ErrorKind, IoSliceMut, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::Path;
@@ -25,19 +26,14 @@ fn set_mode(path: &Path) -> Result<(), ListenError> {
         .map_err(|e| bind_error(path.display(), e))
 }
 
-pub(super) fn spawn_datagram(
+/// Binds the Unix datagram socket at `path` (replacing a stale socket file).
+pub(super) fn bind_datagram(
     path: &Path,
     config: &ListenerConfig,
-    out: Sender<Packet>,
-    stop: Arc<AtomicBool>,
-    stats: Arc<ListenerStats>,
-) -> Result<JoinHandle<()>, ListenError> {
+) -> Result<UnixSource, ListenError> {
     prepare_socket_path(path)?;
     let socket = UnixDatagram::bind(path).map_err(|e| bind_error(path.display(), e))?;
     set_mode(path)?;
-    socket
-        .set_read_timeout(Some(POLL))
-        .map_err(|e| bind_error(path.display(), e))?;
     if config.so_rcvbuf > 0 {
         setsockopt(&socket, sockopt::RcvBuf, &config.so_rcvbuf)
             .map_err(|e| bind_error(path.display(), e))?;
@@ -48,95 +44,101 @@ pub(super) fn spawn_datagram(
     if origin.is_some() {
         setsockopt(&socket, sockopt::PassCred, &true).map_err(|e| bind_error(path.display(), e))?;
     }
-    let buffer_size = config.buffer_size;
-    std::thread::Builder::new()
-        .name("dogpipe-uds".into())
-        .spawn(move || datagram_loop(&socket, buffer_size, origin, &out, &stop, &stats))
-        .map_err(|e| bind_error("a Unix socket reader thread", e))
+    Ok(UnixSource {
+        socket,
+        buf: vec![0u8; config.buffer_size],
+        cmsg: nix::cmsg_space!(nix::sys::socket::UnixCredentials),
+        origin,
+    })
 }
 
-fn datagram_loop(
-    socket: &UnixDatagram,
-    buffer_size: usize,
-    mut origin: Option<OriginCache>,
-    out: &Sender<Packet>,
-    stop: &AtomicBool,
-    stats: &ListenerStats,
-) {
-    let mut buf = vec![0u8; buffer_size];
-    let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-    let mut gather = Gather::new();
-    // After a datagram, read on without blocking until the socket is empty: what was waiting
-    // goes to the ingest thread as one packet.
-    let mut draining = false;
-    while !stopped(stop) {
-        let flags = if draining {
-            MsgFlags::MSG_DONTWAIT
-        } else {
-            MsgFlags::empty()
-        };
-        let (len, truncated, pid) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg =
-                match recvmsg::<UnixAddr>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
+/// A Unix datagram socket, with the senders' credentials when origin detection is on.
+pub(crate) struct UnixSource {
+    socket: UnixDatagram,
+    buf: Vec<u8>,
+    /// Room for the sender's credentials.
+    cmsg: Vec<u8>,
+    origin: Option<OriginCache>,
+}
+
+impl UnixSource {
+    pub(super) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// Reads up to `budget` datagrams without blocking; truncated ones are counted and
+    /// skipped. Returns how many were read.
+    pub(super) fn read(
+        &mut self,
+        stats: &ListenerStats,
+        budget: usize,
+        on_datagram: OnDatagram<'_>,
+    ) -> usize {
+        let mut read = 0;
+        while read < budget {
+            let (len, truncated, pid) = {
+                let mut iov = [IoSliceMut::new(&mut self.buf)];
+                let cmsg = self.origin.is_some().then_some(self.cmsg.as_mut_slice());
+                let msg = match recvmsg::<UnixAddr>(
+                    self.socket.as_raw_fd(),
+                    &mut iov,
+                    cmsg,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
                     Ok(msg) => msg,
-                    Err(nix::errno::Errno::EAGAIN) if draining => {
-                        draining = false;
-                        if !gather.send(out) {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => {
                         ListenerStats::add(&stats.read_errors, 1);
-                        continue;
+                        break;
                     }
                 };
-            let pid = msg.cmsgs().ok().and_then(|mut c| {
-                c.find_map(|m| match m {
-                    ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
-                    _ => None,
-                })
-            });
-            (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), pid)
-        };
-        draining = true;
-        if truncated {
-            ListenerStats::add(&stats.truncated, 1);
-            continue;
-        }
-        let Some(data) = buf.get(..len) else { continue };
-        if data.is_empty() {
-            continue;
-        }
-        let container_id = match (&mut origin, pid) {
-            (Some(cache), Some(pid)) => {
-                let id = cache.container_id(pid);
-                if id.is_none() {
-                    ListenerStats::add(&stats.origin_errors, 1);
+                let pid = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|m| match m {
+                        ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
+                        _ => None,
+                    })
+                });
+                (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), pid)
+            };
+            read += 1;
+            if truncated {
+                ListenerStats::add(&stats.truncated, 1);
+                continue;
+            }
+            let Some(data) = self.buf.get(..len) else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            let container_id = match (&mut self.origin, pid) {
+                (Some(cache), Some(pid)) => {
+                    let id = cache.container_id(pid);
+                    if id.is_none() {
+                        ListenerStats::add(&stats.origin_errors, 1);
+                    }
+                    id
                 }
-                id
-            }
-            (Some(_), None) => {
-                ListenerStats::add(&stats.origin_errors, 1);
-                None
-            }
-            (None, _) => None,
-        };
-        ListenerStats::add(&stats.packets, 1);
-        ListenerStats::add(&stats.bytes, len as u64);
-        if !gather.push(data, container_id, out) {
-            return;
+                (Some(_), None) => {
+                    ListenerStats::add(&stats.origin_errors, 1);
+                    None
+                }
+                (None, _) => None,
+            };
+            ListenerStats::add(&stats.packets, 1);
+            ListenerStats::add(&stats.bytes, len as u64);
+            on_datagram(data, container_id.as_ref());
         }
+        read
     }
-    gather.send(out);
 }
 
 pub(super) fn spawn_stream(
     path: &Path,
     config: &ListenerConfig,
     out: Sender<Packet>,
+    waker: Option<Waker>,
     stop: Arc<AtomicBool>,
     stats: Arc<ListenerStats>,
 ) -> Result<JoinHandle<()>, ListenError> {
@@ -155,10 +157,19 @@ pub(super) fn spawn_stream(
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let (out, stop2, stats2) = (out.clone(), stop.clone(), stats.clone());
-                        let config = config.clone();
+                        let (config, waker) = (config.clone(), waker.clone());
                         let spawned = std::thread::Builder::new()
                             .name("dogpipe-uds-conn".into())
-                            .spawn(move || connection_loop(conn, &config, &out, &stop2, &stats2));
+                            .spawn(move || {
+                                connection_loop(
+                                    conn,
+                                    &config,
+                                    &out,
+                                    waker.as_ref(),
+                                    &stop2,
+                                    &stats2,
+                                )
+                            });
                         match spawned {
                             Ok(handle) => connections.push(handle),
                             Err(_) => ListenerStats::add(&stats.read_errors, 1),
@@ -176,11 +187,13 @@ pub(super) fn spawn_stream(
         .map_err(|e| bind_error("a Unix stream accept thread", e))
 }
 
-/// Reads length-prefixed frames until EOF, an error, an oversized frame, or shutdown.
+/// Reads length-prefixed frames until EOF, an error, an oversized frame, or shutdown; wakes
+/// `waker`, if any, after queueing frames.
 fn connection_loop(
     mut conn: UnixStream,
     config: &ListenerConfig,
     out: &Sender<Packet>,
+    waker: Option<&Waker>,
     stop: &AtomicBool,
     stats: &ListenerStats,
 ) {
@@ -246,6 +259,11 @@ fn connection_loop(
             };
             if out.send(packet).is_err() {
                 return;
+            }
+        }
+        if consumed > 0 {
+            if let Some(waker) = waker {
+                waker.wake();
             }
         }
         buf.drain(..consumed);

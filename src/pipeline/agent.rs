@@ -1,15 +1,21 @@
-//! The wired DogStatsD agent: listeners → parser → aggregation shards → flusher (every 15 s) →
+//! The wired DogStatsD agent: sockets → parser → aggregation shards → flusher (every 15 s) →
 //! serializer → forwarder (or the file sink), on threads joined by bounded channels.
 //!
+//! The ingest thread reads the datagram sockets (UDP, Unix datagram) itself, waiting on all of
+//! them at once (`epoll`), and parses each datagram in its read buffer: no reader thread, no copy,
+//! no wake-up between threads per batch. While it parses, datagrams wait in the kernel's socket
+//! buffer (`DD_DOGSTATSD_SO_RCVBUF`), and what overflows it is counted (`kernel_drops`).
+//!
 //! Queues and what happens when they are full:
-//! - listeners → parser: `DOGPIPE_QUEUE_PACKETS` packets (1024); **blocks**, so back-pressure
-//!   reaches the kernel socket buffer, whose drops are counted (`kernel_drops`).
+//! - Unix stream connections → parser: `DOGPIPE_QUEUE_PACKETS` packets (1024); **blocks** the
+//!   connection's reader, so back-pressure reaches the sender.
 //! - parser → shards: the aggregator's bounded batch queues; **block**.
 //! - flusher → sender: 4 flushes; **blocks** the flusher. Bounded memory for undelivered data is
 //!   the forwarder's retry queue, which drops the oldest payload and counts it.
 
 use super::health::{self, Heartbeat};
 use super::settings::{ConfigError, Settings};
+use crate::net::{DatagramReader, DatagramSockets};
 use crate::{
     AggregateStats, Aggregator, AggregatorConfig, FileSink, Flush, ForwardStats, Forwarder,
     ForwarderConfig, ListenError, ListenerConfig, ListenerStats, Listeners, LogsConfig, LogsHandle,
@@ -24,6 +30,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long the ingest thread waits for a packet before it checks the clock and the stop flag.
+const POLL: Duration = Duration::from_millis(100);
 
 /// The flush interval of the Agent's DogStatsD, in seconds.
 const FLUSH_SECONDS: i64 = 15;
@@ -364,11 +373,13 @@ impl Agent {
         };
 
         let (packets_tx, packets_rx) = crossbeam_channel::bounded::<Packet>(plan.queue_packets);
-        let listeners = if plan.use_dogstatsd {
-            Some(Listeners::start(&plan.listeners, packets_tx).map_err(AgentError::Listen)?)
+        let (listeners, sockets) = if plan.use_dogstatsd {
+            let (listeners, sockets) =
+                Listeners::start_polled(&plan.listeners, packets_tx).map_err(AgentError::Listen)?;
+            (Some(listeners), Some(sockets))
         } else {
             drop(packets_tx);
-            None
+            (None, None)
         };
         let udp_addr = listeners.as_ref().and_then(Listeners::udp_addr);
         let telemetry = Arc::new(Telemetry {
@@ -434,7 +445,15 @@ impl Agent {
                         line: Vec::new(),
                         last: [0; 9],
                     };
-                    ingest.run(&packets_rx, listeners, &flush_tx, &stop, &heartbeat);
+                    let mut reader = sockets.map(DatagramSockets::into_reader);
+                    ingest.run(
+                        reader.as_mut(),
+                        &packets_rx,
+                        listeners,
+                        &flush_tx,
+                        &stop,
+                        &heartbeat,
+                    );
                     drop(flush_tx);
                     sender.join().unwrap_or(false)
                 })
@@ -570,6 +589,7 @@ struct Ingest {
 impl Ingest {
     fn run(
         &mut self,
+        mut reader: Option<&mut DatagramReader>,
         packets: &Receiver<Packet>,
         listeners: Option<Listeners>,
         flushes: &Sender<Flush>,
@@ -578,12 +598,14 @@ impl Ingest {
     ) {
         let mut next_flush = (unix_now() / FLUSH_SECONDS + 1) * FLUSH_SECONDS;
         while !stop.load(Ordering::Acquire) {
-            match packets.recv_timeout(Duration::from_millis(100)) {
-                Ok(packet) => self.packet(&packet),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(100))
+            match reader.as_deref_mut() {
+                Some(reader) => {
+                    reader.wait(POLL, &mut |data, id| self.packet(data, id));
                 }
+                None => std::thread::sleep(POLL),
+            }
+            while let Ok(packet) = packets.try_recv() {
+                self.packet(&packet.data, packet.container_id.as_ref());
             }
             let now = unix_now();
             if now >= next_flush {
@@ -597,11 +619,15 @@ impl Ingest {
                 }
             }
         }
+        // Stop receiving, then take in what the sockets and the queue still hold.
         if let Some(l) = listeners {
             l.stop();
         }
+        if let Some(reader) = reader {
+            reader.drain(&mut |data, id| self.packet(data, id));
+        }
         while let Ok(packet) = packets.try_recv() {
-            self.packet(&packet);
+            self.packet(&packet.data, packet.container_id.as_ref());
         }
         let flush = self.engine.flush_all(unix_now());
         self.note_stats();
@@ -620,10 +646,10 @@ impl Ingest {
     /// Parses a packet and feeds the engine. With origin detection, the sender's container id
     /// (or, with client origin detection, the `c:` field's) becomes a `container_id:` tag: the
     /// message is re-parsed with one more `#` field, which wins.
-    fn packet(&mut self, packet: &Packet) {
+    fn packet(&mut self, data: &[u8], container_id: Option<&Arc<str>>) {
         let now = unix_now();
         let (mut ok, mut bad) = ([0u64; 3], [0u64; 3]);
-        for raw in lines(&packet.data) {
+        for raw in lines(data) {
             let message = match parse_message(raw, &self.parser) {
                 Ok(m) => m,
                 Err(e) => {
@@ -632,7 +658,7 @@ impl Ingest {
                 }
             };
             ok[kind_index(message.kind())] += 1;
-            let socket_id = packet.container_id.as_deref().map(str::as_bytes);
+            let socket_id = container_id.map(|id| id.as_bytes());
             let (origin_id, tags) = match &message {
                 Message::Metric(m) => (socket_id.or_else(|| m.origin().container_id()), m.tags()),
                 Message::Event(e) => (socket_id.or_else(|| e.origin().container_id()), e.tags()),
