@@ -287,9 +287,9 @@ impl AggregatorConfig {
 
     /// Metric lines remembered with the context they resolved to, so that a line sent again
     /// exactly as before (name, type and tags, in the same order) skips enrichment and the
-    /// context match. Each remembered line costs its name and tags (lines over 2 KiB are not
-    /// remembered) plus about 100 bytes, and the text of all lines stays under 128 bytes per
-    /// line (4 MiB by default); 0 turns the cache off (`DOGPIPE_KNOWN_LINES`). Used by
+    /// context match. Each remembered line costs its name and tags (lines over 8 KiB are not
+    /// remembered) plus about 100 bytes, and the text of all lines stays under 256 bytes per
+    /// line (8 MiB by default); 0 turns the cache off (`DOGPIPE_KNOWN_LINES`). Used by
     /// [`Aggregator`](crate::Aggregator). Defaults to 32 768.
     pub fn with_known_lines(mut self, lines: usize) -> Self {
         self.known_lines = lines;
