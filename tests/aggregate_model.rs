@@ -359,6 +359,21 @@ fn render(f: &Flush) -> Vec<String> {
     out
 }
 
+/// Inserts the lines received since the last call as one packet (`insert_all`).
+fn insert_pending(
+    agg: &mut Aggregator,
+    pending: &mut Vec<String>,
+    parser: &ParserConfig,
+    now: i64,
+) {
+    let messages: Vec<_> = pending
+        .iter()
+        .map(|l| parse_message(l.as_bytes(), parser).unwrap())
+        .collect();
+    agg.insert_all(&messages, now);
+    pending.clear();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -373,7 +388,10 @@ proptest! {
         // evicts constantly; none at all is the plain path.
         let mut tiny = Aggregator::new(config.clone().with_known_lines(2));
         let mut plain = Aggregator::new(config.clone().with_known_lines(0));
-        let mut single = Aggregator::new(config);
+        let mut single = Aggregator::new(config.clone());
+        // The same messages a packet at a time (`insert_all`), with a small cache that evicts.
+        let mut batched = Aggregator::new(config.with_known_lines(4));
+        let mut pending: Vec<String> = Vec::new();
         let mut model = Model::default();
         let parser = ParserConfig::default();
         let mut now = 1_700_000_000i64;
@@ -381,10 +399,6 @@ proptest! {
             let got = render(&engine_flush);
             prop_assert_eq!(&got, &model_flush);
             prop_assert_eq!(render(&single_flush), model_flush);
-            Ok(())
-        };
-        let same = |a: Flush, b: Flush| {
-            prop_assert_eq!(render(&a), render(&b));
             Ok(())
         };
         for s in steps {
@@ -397,10 +411,17 @@ proptest! {
                     tiny.insert(&m, now);
                     plain.insert(&m, now);
                     model.sample(&l, now);
+                    pending.push(l);
                 }
-                Step::Advance(d) => now += d,
+                Step::Advance(d) => {
+                    insert_pending(&mut batched, &mut pending, &parser, now);
+                    now += d;
+                }
                 Step::Flush => {
-                    same(tiny.flush(now), plain.flush(now))?;
+                    insert_pending(&mut batched, &mut pending, &parser, now);
+                    let reference = render(&plain.flush(now));
+                    prop_assert_eq!(render(&tiny.flush(now)), reference.clone());
+                    prop_assert_eq!(render(&batched.flush(now)), reference);
                     check(engine.flush(now), single.flush(now), model.flush(now, false))?;
                     prop_assert_eq!(engine.stats().live_contexts as usize, model.contexts.len());
                     prop_assert_eq!(single.stats().live_contexts as usize, model.contexts.len());
@@ -409,13 +430,20 @@ proptest! {
         }
         // Every counter agrees too (interned strings aside: a cache holds some alive until the
         // next expiry).
-        let (mut t, mut p) = (tiny.stats(), plain.stats());
+        insert_pending(&mut batched, &mut pending, &parser, now);
+        let (mut t, mut p, mut b) = (tiny.stats(), plain.stats(), batched.stats());
         t.interned_strings = 0;
         p.interned_strings = 0;
-        prop_assert_eq!(t, p);
+        b.interned_strings = 0;
+        prop_assert_eq!(&t, &p);
+        prop_assert_eq!(&b, &p);
         now += 400;
-        same(tiny.flush(now), plain.flush(now))?;
-        same(tiny.flush_all(now), plain.flush_all(now))?;
+        let reference = render(&plain.flush(now));
+        prop_assert_eq!(render(&tiny.flush(now)), reference.clone());
+        prop_assert_eq!(render(&batched.flush(now)), reference);
+        let reference = render(&plain.flush_all(now));
+        prop_assert_eq!(render(&tiny.flush_all(now)), reference.clone());
+        prop_assert_eq!(render(&batched.flush_all(now)), reference);
         check(engine.flush(now), single.flush(now), model.flush(now, false))?;
         check(engine.flush_all(now), single.flush_all(now), model.flush(now, true))?;
         prop_assert_eq!(engine.stats().live_contexts, 0);

@@ -7,7 +7,10 @@ use super::known::{KnownLines, RawLine};
 use super::output::Flush;
 use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
-use crate::Message;
+use crate::{Message, Metric};
+
+/// Messages [`Aggregator::insert_all`] looks up together.
+const AHEAD: usize = 16;
 use std::sync::Arc;
 
 /// Aggregates DogStatsD messages into the series and sketches the Datadog Agent would send.
@@ -56,38 +59,7 @@ impl Aggregator {
     /// a `T` timestamp, passed through); events and service checks are kept for the next flush.
     pub fn insert(&mut self, message: &Message<'_>, now: i64) {
         match message {
-            Message::Metric(m) => {
-                if let Some(ts) = m.timestamp() {
-                    let Some(r) = self.enricher.metric(m) else {
-                        return;
-                    };
-                    timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
-                    return;
-                }
-                // A line seen before goes straight to its context (see `known`).
-                let line = RawLine {
-                    name: m.name(),
-                    tags: m.tags().as_bytes(),
-                    kind: Kind::of(m.metric_type()),
-                    card: m.origin().cardinality_raw().is_some(),
-                };
-                if let Some(key) = self.known.get(&line) {
-                    let (values, member, rate) = (m.values(), m.set_member(), m.sample_rate());
-                    if self.shard.ingest_known(key, values, member, rate, now) {
-                        self.clock.note(now);
-                        return;
-                    }
-                }
-                let Some(r) = self.enricher.metric(m) else {
-                    return;
-                };
-                self.clock.note(now);
-                self.shard
-                    .ingest(&r, m.values(), m.set_member(), m.sample_rate(), now);
-                if let Some(key) = self.shard.key_of(&r) {
-                    self.known.put(&line, key);
-                }
-            }
+            Message::Metric(m) => self.insert_metric(m, None, now),
             Message::Event(e) => {
                 let record = self.enricher.event(e, now);
                 self.pending.events.push(record);
@@ -96,6 +68,74 @@ impl Aggregator {
                 let record = self.enricher.service_check(sc, now);
                 self.pending.service_checks.push(record);
             }
+        }
+    }
+
+    /// Adds messages received at `now`: the same as [`insert`](Self::insert) on each in turn,
+    /// but faster for a packet's worth of metrics. A known line's lookup reads memory scattered
+    /// over megabytes (its cache slot, then its remembered text); here the slots of a few
+    /// messages are fetched ahead, then their texts, before the first message is inserted, so
+    /// that those cache misses overlap instead of following one another.
+    ///
+    /// ```
+    /// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, ParserConfig};
+    /// let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("web1"));
+    /// let packet = b"reqs:1|c|#env:a\nreqs:2|c|#env:a\nlatency:3|d";
+    /// let messages: Vec<_> = parse_packet(packet, &ParserConfig::default()).flatten().collect();
+    /// agg.insert_all(&messages, 1_700_000_003);
+    /// assert_eq!(agg.flush(1_700_000_015).series[0].points[0].value, 0.3);
+    /// ```
+    pub fn insert_all(&mut self, messages: &[Message<'_>], now: i64) {
+        for chunk in messages.chunks(AHEAD) {
+            let mut hashes = [0u64; AHEAD];
+            for (m, h) in chunk.iter().zip(&mut hashes) {
+                if let Message::Metric(m) = m {
+                    *h = raw_line(m).hash();
+                    self.known.prefetch_slots(*h);
+                }
+            }
+            for (m, &h) in chunk.iter().zip(&hashes) {
+                if matches!(m, Message::Metric(_)) {
+                    self.known.prefetch_text(h);
+                }
+            }
+            for (m, &h) in chunk.iter().zip(&hashes) {
+                match m {
+                    Message::Metric(metric) => self.insert_metric(metric, Some(h), now),
+                    _ => self.insert(m, now),
+                }
+            }
+        }
+    }
+
+    /// Adds a metric; `hash` is its line's, when already computed.
+    #[inline]
+    fn insert_metric(&mut self, m: &Metric<'_>, hash: Option<u64>, now: i64) {
+        if let Some(ts) = m.timestamp() {
+            let Some(r) = self.enricher.metric(m) else {
+                return;
+            };
+            timestamped(&r, m, ts, &mut self.passthrough, &mut self.pending.series);
+            return;
+        }
+        // A line seen before goes straight to its context (see `known`).
+        let line = raw_line(m);
+        let hash = hash.unwrap_or_else(|| line.hash());
+        if let Some(key) = self.known.get_hashed(hash, &line) {
+            let (values, member, rate) = (m.values(), m.set_member(), m.sample_rate());
+            if self.shard.ingest_known(key, values, member, rate, now) {
+                self.clock.note(now);
+                return;
+            }
+        }
+        let Some(r) = self.enricher.metric(m) else {
+            return;
+        };
+        self.clock.note(now);
+        self.shard
+            .ingest(&r, m.values(), m.set_member(), m.sample_rate(), now);
+        if let Some(key) = self.shard.key_of(&r) {
+            self.known.put(&line, key);
         }
     }
 
@@ -136,5 +176,16 @@ impl Aggregator {
     #[cfg(test)]
     pub(crate) fn enricher(&self) -> &Enricher {
         &self.enricher
+    }
+}
+
+/// A metric's line as the cache of known lines sees it.
+#[inline]
+fn raw_line<'b>(m: &Metric<'b>) -> RawLine<'b> {
+    RawLine {
+        name: m.name(),
+        tags: m.tags().as_bytes(),
+        kind: Kind::of(m.metric_type()),
+        card: m.origin().cardinality_raw().is_some(),
     }
 }

@@ -18,6 +18,7 @@
 
 use super::context::{Kind, hash_bytes};
 use super::output::{TagSet, Text};
+use crate::simd::prefetch_line;
 use std::cell::Cell;
 use std::sync::Arc;
 
@@ -65,7 +66,7 @@ pub(crate) struct RawLine<'a> {
 
 impl RawLine<'_> {
     #[inline]
-    fn hash(&self) -> u64 {
+    pub(crate) fn hash(&self) -> u64 {
         hash_bytes(LINE_SEED, self.name)
             ^ hash_bytes(TAGS_SEED, self.tags).rotate_left(23)
             ^ (self.kind as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -139,9 +140,15 @@ impl KnownLines {
     }
 
     /// The context `line` resolved to when last seen, if the cache still holds it.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn get(&self, line: &RawLine<'_>) -> Option<&ContextKey> {
-        let hash = line.hash();
+        self.get_hashed(line.hash(), line)
+    }
+
+    /// The context `line` resolved to when last seen, if the cache still holds it; `hash` is
+    /// the line's ([`RawLine::hash`]).
+    #[inline]
+    pub(crate) fn get_hashed(&self, hash: u64, line: &RawLine<'_>) -> Option<&ContextKey> {
         let first = self.pair(hash);
         let slot = [first, first + 1]
             .into_iter()
@@ -149,6 +156,45 @@ impl KnownLines {
             .find(|s| s.holds(hash, line))?;
         slot.used.set(true);
         slot.context.as_ref()
+    }
+
+    /// Hints that a line of this hash will be looked up soon: the cache lines of its two slots.
+    #[inline]
+    pub(crate) fn prefetch_slots(&self, hash: u64) {
+        if let Some(pair) = self.slots.get(self.pair(hash)..) {
+            let start = pair.as_ptr().cast::<u8>();
+            let end = start.wrapping_add(2 * size_of::<Slot>() - 1);
+            let mut p = start;
+            while p <= end {
+                prefetch_line(p);
+                p = p.wrapping_add(64);
+            }
+            prefetch_line(end);
+        }
+    }
+
+    /// Hints that a line of this hash will be compared soon: the text of the slot holding a line
+    /// of that hash (read after [`prefetch_slots`](Self::prefetch_slots) has brought the slots
+    /// in), its first and last 256 bytes at most.
+    #[inline]
+    pub(crate) fn prefetch_text(&self, hash: u64) {
+        let first = self.pair(hash);
+        let Some(slot) = self
+            .slots
+            .get(first..first + 2)
+            .and_then(|pair| pair.iter().find(|s| s.hash == hash))
+        else {
+            return;
+        };
+        let text = slot.bytes.as_slice();
+        for chunk in text.chunks(64).take(4) {
+            prefetch_line(chunk.as_ptr());
+        }
+        if text.len() > 256 {
+            for chunk in text.rchunks(64).take(4) {
+                prefetch_line(chunk.as_ptr());
+            }
+        }
     }
 
     /// Remembers that `line` resolved to `context`.

@@ -23,6 +23,7 @@ use crate::{
     SerializerConfig, ShardedAggregator, Sink, lines, open_sink, parse_message, write_flush,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use smallvec::SmallVec;
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Messages of a packet handed to the engine together.
+const BATCH: usize = 16;
 
 /// How long the ingest thread waits for a packet before it checks the clock and the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -554,6 +558,13 @@ impl Engine {
         }
     }
 
+    fn insert_all(&mut self, messages: &[Message<'_>], now: i64) {
+        match self {
+            Engine::Inline(a) => a.insert_all(messages, now),
+            Engine::Sharded(a) => messages.iter().for_each(|m| a.insert(m, now)),
+        }
+    }
+
     fn flush(&mut self, now: i64) -> Flush {
         match self {
             Engine::Inline(a) => a.flush(now),
@@ -649,6 +660,8 @@ impl Ingest {
     fn packet(&mut self, data: &[u8], container_id: Option<&Arc<str>>) {
         let now = unix_now();
         let (mut ok, mut bad) = ([0u64; 3], [0u64; 3]);
+        // Messages go to the engine a few at a time (`insert_all`), which overlaps their lookups.
+        let mut batch: SmallVec<[Message<'_>; BATCH]> = SmallVec::new();
         for raw in lines(data) {
             let message = match parse_message(raw, &self.parser) {
                 Ok(m) => m,
@@ -667,9 +680,16 @@ impl Ingest {
                 }
             };
             let Some(id) = origin_id else {
-                self.engine.insert(&message, now);
+                batch.push(message);
+                if batch.len() == BATCH {
+                    self.engine.insert_all(&batch, now);
+                    batch.clear();
+                }
                 continue;
             };
+            // What came before goes first: order within a packet is kept (the last gauge wins).
+            self.engine.insert_all(&batch, now);
+            batch.clear();
             let line = &mut self.line;
             line.clear();
             line.extend_from_slice(raw);
@@ -686,6 +706,7 @@ impl Ingest {
                 Err(_) => self.engine.insert(&message, now),
             }
         }
+        self.engine.insert_all(&batch, now);
         for i in 0..3 {
             add(&self.telemetry.messages_ok[i], ok[i]);
             add(&self.telemetry.messages_bad[i], bad[i]);
