@@ -100,6 +100,11 @@ impl Aggregator {
                 }
             }
             for (m, &h) in chunk.iter().zip(&hashes) {
+                if let (Message::Metric(_), Some(key)) = (m, self.known.peek(h)) {
+                    self.shard.prefetch_known(key);
+                }
+            }
+            for (m, &h) in chunk.iter().zip(&hashes) {
                 match m {
                     Message::Metric(metric) => self.insert_metric(metric, Some(h), now),
                     _ => self.insert(m, now),

@@ -173,17 +173,23 @@ impl KnownLines {
         }
     }
 
+    /// The slot holding a line of this hash, unverified: for hints only (a different line may
+    /// share the hash).
+    #[inline]
+    fn peek_slot(&self, hash: u64) -> Option<&Slot> {
+        let first = self.pair(hash);
+        self.slots
+            .get(first..first + 2)?
+            .iter()
+            .find(|s| s.hash == hash && s.context.is_some())
+    }
+
     /// Hints that a line of this hash will be compared soon: the text of the slot holding a line
     /// of that hash (read after [`prefetch_slots`](Self::prefetch_slots) has brought the slots
     /// in), its first and last 256 bytes at most.
     #[inline]
     pub(crate) fn prefetch_text(&self, hash: u64) {
-        let first = self.pair(hash);
-        let Some(slot) = self
-            .slots
-            .get(first..first + 2)
-            .and_then(|pair| pair.iter().find(|s| s.hash == hash))
-        else {
+        let Some(slot) = self.peek_slot(hash) else {
             return;
         };
         let text = slot.bytes.as_slice();
@@ -195,6 +201,12 @@ impl KnownLines {
                 prefetch_line(chunk.as_ptr());
             }
         }
+    }
+
+    /// The context a line of this hash probably resolves to, unverified: for hints only.
+    #[inline]
+    pub(crate) fn peek(&self, hash: u64) -> Option<&ContextKey> {
+        self.peek_slot(hash)?.context.as_ref()
     }
 
     /// Remembers that `line` resolved to `context`.

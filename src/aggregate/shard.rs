@@ -101,6 +101,13 @@ impl Shard {
         add_values(stats, r.kind, context, values, member, rate, now);
     }
 
+    /// Hints that the context of `key` will be updated soon (see
+    /// [`ContextStore::prefetch_known`]).
+    #[inline]
+    pub(crate) fn prefetch_known(&self, key: &ContextKey) {
+        self.store.prefetch_known(key);
+    }
+
     /// Like [`ingest`](Self::ingest) for a context known by its interned handles. Returns
     /// `false`, having counted nothing, when the context is gone (expired since it was cached).
     #[inline]
