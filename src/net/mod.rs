@@ -17,8 +17,10 @@ use udp::UdpSource;
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Sender;
+use nix::sys::socket::{setsockopt, sockopt};
 use std::fmt;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,6 +132,11 @@ impl ListenerConfig {
     /// The read buffer size.
     pub fn buffer_size(&self) -> usize {
         self.buffer_size
+    }
+
+    /// The `SO_RCVBUF` asked for (0: the OS default).
+    pub fn so_rcvbuf(&self) -> usize {
+        self.so_rcvbuf
     }
 
     fn udp_port(&self) -> Option<u16> {
@@ -305,6 +312,7 @@ pub struct Listeners {
     threads: Vec<JoinHandle<()>>,
     udp_addr: Option<SocketAddr>,
     stats: Arc<ListenerStats>,
+    receive_buffer: Option<usize>,
 }
 
 impl Listeners {
@@ -351,7 +359,7 @@ impl Listeners {
 
     /// Binds the datagram sockets (returned); no thread is started yet.
     fn bind(config: &ListenerConfig) -> Result<(Listeners, Vec<Source>), ListenError> {
-        let mut sources = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
         let mut udp_addr = None;
         if let Some(port) = config.udp_port() {
             let sockets = udp::bind(config, port)?;
@@ -361,11 +369,19 @@ impl Listeners {
         if let Some(path) = &config.socket {
             sources.push(Source::Unix(uds::bind_datagram(path, config)?));
         }
+        let receive_buffer = if config.so_rcvbuf > 0 {
+            sources
+                .first()
+                .and_then(|s| nix::sys::socket::getsockopt(&s.fd(), sockopt::RcvBuf).ok())
+        } else {
+            None
+        };
         let listeners = Listeners {
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             udp_addr,
             stats: Arc::new(ListenerStats::default()),
+            receive_buffer,
         };
         Ok((listeners, sources))
     }
@@ -393,6 +409,13 @@ impl Listeners {
     /// The bound UDP address (useful with port 0).
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
+    }
+
+    /// The receive buffer the kernel gave the datagram sockets, in bytes (`SO_RCVBUF` as read
+    /// back: the kernel counts its own overhead in it and reports twice what was set); `None`
+    /// when no size was asked for or no datagram socket is open.
+    pub fn receive_buffer(&self) -> Option<usize> {
+        self.receive_buffer
     }
 
     /// The counters.
@@ -428,6 +451,17 @@ fn reader_loop(mut reader: DatagramReader, out: &Sender<Packet>, stop: &AtomicBo
     }
 }
 
+/// Sets a datagram socket's receive buffer to `bytes`: forced past `net.core.rmem_max` when the
+/// process may (`SO_RCVBUFFORCE`, which needs `CAP_NET_ADMIN`), else as the Agent does
+/// (`SO_RCVBUF`, which the kernel caps at `net.core.rmem_max` without a word). Returns whether
+/// the size was forced.
+fn set_receive_buffer(fd: &impl AsFd, bytes: usize) -> nix::Result<bool> {
+    match setsockopt(fd, sockopt::RcvBufForce, &bytes) {
+        Ok(()) => Ok(true),
+        Err(_) => setsockopt(fd, sockopt::RcvBuf, &bytes).map(|()| false),
+    }
+}
+
 fn stopped(stop: &AtomicBool) -> bool {
     stop.load(Ordering::Acquire)
 }
@@ -448,6 +482,35 @@ fn prepare_socket_path(path: &Path) -> Result<(), ListenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receive_buffer_past_rmem_max_is_forced_when_allowed_and_capped_otherwise() {
+        let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(212_992);
+        let asked = rmem_max * 2;
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let forced = set_receive_buffer(&socket, asked).unwrap();
+        let got: usize = nix::sys::socket::getsockopt(&socket, sockopt::RcvBuf).unwrap();
+        // The kernel reports twice what it set.
+        let expected = if forced { asked } else { rmem_max };
+        assert_eq!(got, 2 * expected, "forced: {forced}");
+        // Through the listeners, reported back for the start-up warning.
+        let config = ListenerConfig::default()
+            .with_udp_port(Some(0))
+            .with_so_rcvbuf(asked);
+        let listeners = Listeners::start(&config, crossbeam_channel::bounded(1).0).unwrap();
+        assert_eq!(listeners.receive_buffer(), Some(2 * expected));
+        listeners.stop();
+        let default = Listeners::start(
+            &ListenerConfig::default().with_udp_port(Some(0)),
+            crossbeam_channel::bounded(1).0,
+        )
+        .unwrap();
+        assert_eq!(default.receive_buffer(), None, "none asked");
+        default.stop();
+    }
 
     #[test]
     fn gathered_datagrams_join_per_sender_and_within_the_size_cap() {

@@ -34,7 +34,7 @@ pub(super) enum Source {
 }
 
 impl Source {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub(super) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
             Source::Udp(s) => s.fd(),
             Source::Unix(s) => s.fd(),

@@ -1,7 +1,7 @@
 //! The UDP listener: `recvmmsg` batches, truncation and kernel-drop detection.
 
 use super::poll::OnDatagram;
-use super::{ListenError, ListenerConfig, ListenerStats, bind_error};
+use super::{ListenError, ListenerConfig, ListenerStats, bind_error, set_receive_buffer};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrIn, recvmmsg, setsockopt,
     socket, sockopt,
@@ -34,7 +34,7 @@ pub(super) fn bind(config: &ListenerConfig, port: u16) -> Result<Vec<UdpSocket>,
             setsockopt(&fd, sockopt::ReusePort, &true).map_err(|e| bind_error(addr, e))?;
         }
         if config.so_rcvbuf > 0 {
-            setsockopt(&fd, sockopt::RcvBuf, &config.so_rcvbuf).map_err(|e| bind_error(addr, e))?;
+            set_receive_buffer(&fd, config.so_rcvbuf).map_err(|e| bind_error(addr, e))?;
         }
         nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))
             .map_err(|e| bind_error(addr, e))?;

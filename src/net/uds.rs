@@ -5,7 +5,7 @@ use super::origin::OriginCache;
 use super::poll::{OnDatagram, Waker};
 use super::{
     Arena, ListenError, ListenerConfig, ListenerStats, POLL, Packet, bind_error,
-    prepare_socket_path, stopped,
+    prepare_socket_path, set_receive_buffer, stopped,
 };
 use crossbeam_channel::Sender;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt};
@@ -35,8 +35,7 @@ pub(super) fn bind_datagram(
     let socket = UnixDatagram::bind(path).map_err(|e| bind_error(path.display(), e))?;
     set_mode(path)?;
     if config.so_rcvbuf > 0 {
-        setsockopt(&socket, sockopt::RcvBuf, &config.so_rcvbuf)
-            .map_err(|e| bind_error(path.display(), e))?;
+        set_receive_buffer(&socket, config.so_rcvbuf).map_err(|e| bind_error(path.display(), e))?;
     }
     let origin = config
         .origin_detection

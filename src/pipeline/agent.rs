@@ -386,6 +386,17 @@ impl Agent {
             (None, None)
         };
         let udp_addr = listeners.as_ref().and_then(Listeners::udp_addr);
+        let asked = plan.listeners.so_rcvbuf();
+        if let Some(got) = listeners.as_ref().and_then(Listeners::receive_buffer) {
+            // The kernel reports twice what it set (its bookkeeping is counted in).
+            if got / 2 < asked {
+                log(&format!(
+                    "dogpipe: DD_DOGSTATSD_SO_RCVBUF={asked} was capped at {} bytes by \
+                     net.core.rmem_max; raise it, or give dogpipe CAP_NET_ADMIN to force the size",
+                    got / 2
+                ));
+            }
+        }
         let telemetry = Arc::new(Telemetry {
             listeners: listeners
                 .as_ref()
