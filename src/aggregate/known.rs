@@ -9,9 +9,14 @@
 //! context by pointer equality of those handles: interned strings and sets are unique per store,
 //! so equal pointers mean equal contents.
 //!
-//! The cache is two-way set-associative (a line may sit in one of two slots fixed by its hash; a
-//! new line takes an empty one, else the one not hit since the other was last replaced), holds at most a configured number of lines (`AggregatorConfig::with_known_lines`,
-//! 32 768 by default, rounded up to a power of two) of at most [`KNOWN_LINE_BYTES`] bytes each
+//! The cache is eight-way set-associative: a line may sit in any of the eight slots of the set its
+//! hash picks, and the eight slots' hashes share one 64-byte cache line, so a lookup reads one line
+//! of hashes (a small, cache-resident array) and then only the slot that matches. A new line
+//! takes an empty slot, else one not hit since the set was last swept (not recently used). With
+//! two ways, 10 000 lines in 32 768 slots missed on 5 % of messages: three or more lines wanted
+//! the same pair and evicted each other in turn. It holds at most a configured number of lines
+//! (`AggregatorConfig::with_known_lines`, 32 768 by default, rounded up to a power of two) of at
+//! most [`KNOWN_LINE_BYTES`] bytes each
 //! and 256 bytes of line text per line in total (8 MiB by default), and
 //! reuses each slot's buffer: once warm it allocates nothing. It is cleared when a flush expires
 //! contexts, so that it does not keep their strings alive.
@@ -100,10 +105,29 @@ impl Slot {
     }
 }
 
+/// Slots per set.
+const WAYS: usize = 8;
+
+/// The hashes of one set's slots, in one cache line; 0 marks an empty slot (a line's own hash is
+/// stored with its low bit set, see [`tag`]).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct SetHashes([u64; WAYS]);
+
+/// What a set's hash array holds for a line of hash `hash`: never 0, the empty mark.
+#[inline]
+fn tag(hash: u64) -> u64 {
+    hash | 1
+}
+
 /// The cache; see the module documentation.
 #[derive(Debug)]
 pub(crate) struct KnownLines {
+    hashes: Box<[SetHashes]>,
     slots: Box<[Slot]>,
+    /// Slots per set: [`WAYS`], or fewer for a cache of fewer lines.
+    ways: usize,
+    /// Sets − 1 (their number is a power of two).
     mask: usize,
     /// Capacity of every slot's buffer, and the most it may reach.
     bytes: usize,
@@ -123,20 +147,48 @@ impl KnownLines {
                 .unwrap_or(1 << 20)
                 .min(1 << 20)
         };
+        let ways = n.min(WAYS);
+        let sets = n.checked_div(ways).unwrap_or(0);
         KnownLines {
+            hashes: vec![SetHashes::default(); sets].into_boxed_slice(),
             slots: (0..n).map(|_| Slot::default()).collect(),
-            mask: n.saturating_sub(1),
+            ways,
+            mask: sets.saturating_sub(1),
             bytes: 0,
             budget: n.saturating_mul(BYTES_PER_LINE),
             filled: Vec::with_capacity(n),
         }
     }
 
-    /// The first of the two slots a line may occupy (the cache is two-way set-associative:
-    /// two lines whose hashes share a slot no longer evict each other in turn).
+    /// The set a line of this hash belongs to.
     #[inline]
-    fn pair(&self, hash: u64) -> usize {
-        hash as usize & self.mask & !1
+    fn set(&self, hash: u64) -> usize {
+        // The high bits: the low ones are in every tag alike.
+        (hash >> 40) as usize & self.mask
+    }
+
+    /// The first slot of the set of `hash` that holds a line of that hash and passes `ok`.
+    #[inline(always)]
+    fn find(&self, hash: u64, ok: impl Fn(&Slot) -> bool) -> Option<&Slot> {
+        let set = self.set(hash);
+        let want = tag(hash);
+        let hashes = &self.hashes.get(set)?.0;
+        // One compare per way, no branch: a bit mask of the ways whose hash matches.
+        let mut matches = 0u32;
+        for (way, &t) in hashes.iter().enumerate() {
+            matches |= u32::from(t == want) << way;
+        }
+        matches &= (1u32 << self.ways) - 1;
+        while matches != 0 {
+            let way = matches.trailing_zeros() as usize;
+            matches &= matches - 1;
+            if let Some(slot) = self.slots.get(set * self.ways + way)
+                && ok(slot)
+            {
+                return Some(slot);
+            }
+        }
+        None
     }
 
     /// The context `line` resolved to when last seen, if the cache still holds it.
@@ -149,27 +201,16 @@ impl KnownLines {
     /// the line's ([`RawLine::hash`]).
     #[inline]
     pub(crate) fn get_hashed(&self, hash: u64, line: &RawLine<'_>) -> Option<&ContextKey> {
-        let first = self.pair(hash);
-        let slot = [first, first + 1]
-            .into_iter()
-            .filter_map(|i| self.slots.get(i))
-            .find(|s| s.holds(hash, line))?;
+        let slot = self.find(hash, |s| s.holds(hash, line))?;
         slot.used.set(true);
         slot.context.as_ref()
     }
 
-    /// Hints that a line of this hash will be looked up soon: the cache lines of its two slots.
+    /// Hints that a line of this hash will be looked up soon: its set's line of hashes.
     #[inline]
     pub(crate) fn prefetch_slots(&self, hash: u64) {
-        if let Some(pair) = self.slots.get(self.pair(hash)..) {
-            let start = pair.as_ptr().cast::<u8>();
-            let end = start.wrapping_add(2 * size_of::<Slot>() - 1);
-            let mut p = start;
-            while p <= end {
-                prefetch_line(p);
-                p = p.wrapping_add(64);
-            }
-            prefetch_line(end);
+        if let Some(h) = self.hashes.get(self.set(hash)) {
+            prefetch_line(std::ptr::from_ref(h).cast());
         }
     }
 
@@ -177,16 +218,12 @@ impl KnownLines {
     /// share the hash).
     #[inline]
     fn peek_slot(&self, hash: u64) -> Option<&Slot> {
-        let first = self.pair(hash);
-        self.slots
-            .get(first..first + 2)?
-            .iter()
-            .find(|s| s.hash == hash && s.context.is_some())
+        self.find(hash, |s| s.context.is_some())
     }
 
-    /// Hints that a line of this hash will be compared soon: the text of the slot holding a line
-    /// of that hash (read after [`prefetch_slots`](Self::prefetch_slots) has brought the slots
-    /// in), its first and last 256 bytes at most.
+    /// Hints that a line of this hash will be compared soon: the slot holding a line of that
+    /// hash (found in its set's hashes, which [`prefetch_slots`](Self::prefetch_slots) brought
+    /// in), and its text, the first and last 256 bytes at most.
     #[inline]
     pub(crate) fn prefetch_text(&self, hash: u64) {
         let Some(slot) = self.peek_slot(hash) else {
@@ -211,25 +248,30 @@ impl KnownLines {
 
     /// Remembers that `line` resolved to `context`.
     pub(crate) fn put(&mut self, line: &RawLine<'_>, context: ContextKey) {
-        if line.name.len() + line.tags.len() > KNOWN_LINE_BYTES {
+        if line.name.len() + line.tags.len() > KNOWN_LINE_BYTES || self.ways == 0 {
             return;
         }
         let hash = line.hash();
-        let first = self.pair(hash);
-        // The slot already holding the line, else an empty one, else one not hit lately.
-        let candidates = [first, first + 1];
-        let pick = |f: &dyn Fn(&Slot) -> bool| {
-            candidates
-                .into_iter()
-                .find(|&i| self.slots.get(i).is_some_and(f))
-        };
-        let i = pick(&|s| s.holds(hash, line))
+        let set = self.set(hash);
+        let first = set * self.ways;
+        let ways = first..first + self.ways;
+        // The slot already holding the line, else an empty one, else one not hit since the
+        // set's last sweep; when every slot was hit, the sweep forgets those hits.
+        let slots = &self.slots;
+        let pick = |f: &dyn Fn(&Slot) -> bool| ways.clone().find(|&i| slots.get(i).is_some_and(f));
+        let i = match pick(&|s| s.holds(hash, line))
             .or_else(|| pick(&|s| s.context.is_none()))
             .or_else(|| pick(&|s| !s.used.get()))
-            .unwrap_or(first);
-        if let Some(other) = self.slots.get(i ^ 1) {
-            other.used.set(false);
-        }
+        {
+            Some(i) => i,
+            None => {
+                for s in self.slots.get(ways.clone()).unwrap_or_default() {
+                    s.used.set(false);
+                }
+                // Not always the first: spread the victims over the set.
+                first + (hash >> 8) as usize % self.ways
+            }
+        };
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
@@ -253,6 +295,13 @@ impl KnownLines {
         if slot.context.replace(context).is_none() {
             self.filled.push(i);
         }
+        if let Some(h) = self
+            .hashes
+            .get_mut(set)
+            .and_then(|h| h.0.get_mut(i - first))
+        {
+            *h = tag(hash);
+        }
     }
 
     /// Forgets every line (the contexts they point to may be gone).
@@ -261,6 +310,13 @@ impl KnownLines {
             if let Some(slot) = self.slots.get_mut(i) {
                 slot.kind = None;
                 slot.context = None;
+            }
+            if let Some(h) = self
+                .hashes
+                .get_mut(i / self.ways.max(1))
+                .and_then(|h| h.0.get_mut(i % self.ways.max(1)))
+            {
+                *h = 0;
             }
         }
         self.filled.clear();
@@ -335,6 +391,29 @@ mod tests {
             k.get(&line(b"a", b"")).is_some() != k.get(&line(b"b", b"")).is_some(),
             "exactly one of the two older lines was evicted"
         );
+    }
+
+    #[test]
+    fn ten_thousand_lines_stay_in_the_default_cache() {
+        // `dsd_small10k`'s shape: 10 000 lines against 32 768 slots. Two ways lost 4-5 % of them
+        // to sets of three or more (and missed on 5 % of messages); eight ways keep 99 %+.
+        let mut k = KnownLines::new(32_768);
+        let lines: Vec<(String, String)> = (0..10_000)
+            .map(|i| {
+                (
+                    format!("app.metric.{i}"),
+                    format!("env:prod,shard:{}", i % 97),
+                )
+            })
+            .collect();
+        for (name, tags) in &lines {
+            k.put(&line(name.as_bytes(), tags.as_bytes()), key(name));
+        }
+        let kept = lines
+            .iter()
+            .filter(|(n, t)| k.get(&line(n.as_bytes(), t.as_bytes())).is_some())
+            .count();
+        assert!(kept >= 9_900, "kept {kept} of 10 000");
     }
 
     #[test]
