@@ -1,5 +1,10 @@
 //! The aggregation vectors of the spec (§9.5 A1–A12, and the metric vectors that concern
 //! aggregation), through the library.
+//!
+//! Test code only: the parent module declares this file under `#[cfg(test)]`, and the
+//! attribute below repeats it, so nothing here (its `unwrap`s included) is built into dogpipe.
+
+#![cfg(test)]
 
 use super::*;
 use crate::{ParserConfig, parse_packet};

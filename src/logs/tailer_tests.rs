@@ -1,5 +1,10 @@
 //! Model-based tests of the tailer: random sequences of file actions, sink failures and
 //! restarts, on real temporary files, with an injected clock and a test sink.
+//!
+//! Test code only: the parent module declares this file under `#[cfg(test)]`, and the
+//! attribute below repeats it, so nothing here (its `unwrap`s included) is built into dogpipe.
+
+#![cfg(test)]
 
 use super::decoder::{DecoderConfig, LogFormat};
 use super::intake::BatchConfig;
