@@ -73,9 +73,10 @@ impl Aggregator {
 
     /// Adds messages received at `now`: the same as [`insert`](Self::insert) on each in turn,
     /// but faster for a packet's worth of metrics. A known line's lookup reads memory scattered
-    /// over megabytes (its cache slot, then its remembered text); here the slots of a few
-    /// messages are fetched ahead, then their texts, before the first message is inserted, so
-    /// that those cache misses overlap instead of following one another.
+    /// over megabytes, each read waiting for the one before: its cache set, its slot and
+    /// remembered text, then its context and the context's buckets. Here, for 16 messages at a
+    /// time, each of those is prefetched for all 16 before the next, and only then are the
+    /// messages inserted, so that the cache misses of neighbouring messages overlap.
     ///
     /// ```
     /// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, ParserConfig};

@@ -88,7 +88,7 @@ struct Slot {
     bytes: Vec<u8>,
     name_len: usize,
     context: Option<ContextKey>,
-    /// Hit since its neighbour was last replaced (the neighbour goes first).
+    /// Hit since its set was last swept (a slot not hit goes first; see [`KnownLines::put`]).
     used: Cell<bool>,
 }
 
@@ -374,8 +374,8 @@ mod tests {
     }
 
     #[test]
-    fn two_lines_that_share_a_slot_pair_are_both_kept() {
-        // A two-line cache is one pair: every line maps to it.
+    fn two_lines_that_share_a_set_are_both_kept() {
+        // A two-line cache is one set of two slots: every line maps to it.
         let mut k = KnownLines::new(2);
         k.put(&line(b"a", b""), key("a"));
         k.put(&line(b"b", b""), key("b"));

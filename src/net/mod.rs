@@ -323,24 +323,30 @@ impl Listeners {
     /// [`ListenError`] when a socket cannot be bound or a socket path holds another kind of file.
     pub fn start(config: &ListenerConfig, out: Sender<Packet>) -> Result<Listeners, ListenError> {
         let (mut listeners, sources) = Listeners::bind(config)?;
-        for source in sources {
-            let sockets = DatagramSockets::new(
-                vec![source],
-                Arc::clone(&listeners.stats),
-                config.buffer_size,
-            )?;
-            let (out, stop) = (out.clone(), Arc::clone(&listeners.stop));
-            let handle = std::thread::Builder::new()
-                .name("dogpipe-dgram".into())
-                .spawn(move || reader_loop(sockets.into_reader(), &out, &stop))
-                .map_err(|e| bind_error("a datagram reader thread", e))?;
-            listeners.threads.push(handle);
+        let started = || -> Result<(), ListenError> {
+            for source in sources {
+                let sockets = DatagramSockets::new(
+                    vec![source],
+                    Arc::clone(&listeners.stats),
+                    config.buffer_size,
+                )?;
+                let (out, stop) = (out.clone(), Arc::clone(&listeners.stop));
+                let handle = std::thread::Builder::new()
+                    .name("dogpipe-dgram".into())
+                    .spawn(move || reader_loop(sockets.into_reader(), &out, &stop))
+                    .map_err(|e| bind_error("a datagram reader thread", e))?;
+                listeners.threads.push(handle);
+            }
+            listeners.start_stream(config, out, None)
+        };
+        match started() {
+            Ok(()) => Ok(listeners),
+            Err(e) => {
+                // Threads already started stop with the handle rather than run on unowned.
+                listeners.stop();
+                Err(e)
+            }
         }
-        if let Err(e) = listeners.start_stream(config, out, None) {
-            listeners.stop();
-            return Err(e);
-        }
-        Ok(listeners)
     }
 
     /// Binds every configured socket; the datagram sockets are returned for one thread to

@@ -149,7 +149,9 @@ impl DatagramReader {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => return 0,
             Err(_) => {
+                // Counted, and not retried at once: a wait that keeps failing must not spin.
                 ListenerStats::add(&stats.read_errors, 1);
+                std::thread::sleep(timeout);
                 return 0;
             }
         };
