@@ -359,6 +359,19 @@ fn render(f: &Flush) -> Vec<String> {
     out
 }
 
+/// The chunks `flush_in_chunks` hands over, joined, after checking each: not empty, and not
+/// larger than `chunk` plus what one context can emit less one (five histogram series).
+fn joined(chunk: usize, flush_in_chunks: impl FnOnce(&mut dyn FnMut(Flush))) -> Flush {
+    let mut all = Flush::default();
+    flush_in_chunks(&mut |part: Flush| {
+        let items = part.series.len() + part.sketches.len();
+        assert!(!part.is_empty(), "an empty chunk");
+        assert!(items < chunk + 5, "{items} items in a chunk of {chunk}");
+        all.append(part);
+    });
+    all
+}
+
 /// Inserts the lines received since the last call as one packet (`insert_all`).
 fn insert_pending(
     agg: &mut Aggregator,
@@ -381,6 +394,7 @@ proptest! {
     fn property_test_the_sharded_engine_equals_a_naive_model(
         steps in prop::collection::vec(step(), 1..80),
         shards in 1usize..4,
+        chunk in 1usize..6,
     ) {
         let config = AggregatorConfig::default().with_hostname("agent");
         let mut engine = ShardedAggregator::new(config.clone(), shards);
@@ -421,8 +435,11 @@ proptest! {
                     insert_pending(&mut batched, &mut pending, &parser, now);
                     let reference = render(&plain.flush(now));
                     prop_assert_eq!(render(&tiny.flush(now)), reference.clone());
-                    prop_assert_eq!(render(&batched.flush(now)), reference);
-                    check(engine.flush(now), single.flush(now), model.flush(now, false))?;
+                    // Two of them flush in chunks.
+                    let got = joined(chunk, |each| batched.flush_in_chunks(now, false, chunk, each));
+                    prop_assert_eq!(render(&got), reference);
+                    let got = joined(chunk, |each| engine.flush_in_chunks(now, false, chunk, each));
+                    check(got, single.flush(now), model.flush(now, false))?;
                     prop_assert_eq!(engine.stats().live_contexts as usize, model.contexts.len());
                     prop_assert_eq!(single.stats().live_contexts as usize, model.contexts.len());
                 }
@@ -443,9 +460,11 @@ proptest! {
         prop_assert_eq!(render(&batched.flush(now)), reference);
         let reference = render(&plain.flush_all(now));
         prop_assert_eq!(render(&tiny.flush_all(now)), reference.clone());
-        prop_assert_eq!(render(&batched.flush_all(now)), reference);
+        let got = joined(chunk, |each| batched.flush_in_chunks(now, true, chunk, each));
+        prop_assert_eq!(render(&got), reference);
         check(engine.flush(now), single.flush(now), model.flush(now, false))?;
-        check(engine.flush_all(now), single.flush_all(now), model.flush(now, true))?;
+        let got = joined(chunk, |each| engine.flush_in_chunks(now, true, chunk, each));
+        check(got, single.flush_all(now), model.flush(now, true))?;
         prop_assert_eq!(engine.stats().live_contexts, 0);
     }
 }

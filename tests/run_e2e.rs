@@ -149,6 +149,8 @@ fn metrics_over_udp_unix_datagram_and_stream_reach_the_file_sink() {
         // Aggregation on the ingest thread (the default with two cores or fewer); the intake
         // test below uses shard threads.
         ("DOGPIPE_SHARDS", "0".into()),
+        // Every series travels to the serializer in a chunk of its own: each is a payload.
+        ("DOGPIPE_FLUSH_CHUNK", "1".into()),
     ]);
     let port = agent.udp_port();
     agent.wait_for("writing requests to");
@@ -200,6 +202,15 @@ fn metrics_over_udp_unix_datagram_and_stream_reach_the_file_sink() {
 
     let index = std::fs::read_to_string(out.join("requests.jsonl")).unwrap();
     assert!(index.contains("/api/v1/check_run"), "{index}");
+    let series_requests = index
+        .lines()
+        .filter(|l| l.contains("/api/v2/series"))
+        .count();
+    assert!(
+        series_requests >= 4,
+        "one payload per chunk of one: {index}"
+    );
+    assert!(stderr.contains("flush series="), "{stderr}");
     assert!(stderr.contains("truncated=1"), "{stderr}");
     assert!(stderr.contains("metrics ok=5 bad=1"), "{stderr}");
     assert!(stderr.contains("service_checks ok=1"), "{stderr}");

@@ -149,18 +149,55 @@ impl Aggregator {
     /// timestamped series, events and service checks received since the last flush; then removes
     /// expired contexts.
     pub fn flush(&mut self, now: i64) -> Flush {
-        self.flush_inner(now, false)
+        let mut all = Flush::default();
+        self.flush_inner(now, false, usize::MAX, &mut |chunk| all.append(chunk));
+        all
     }
 
     /// Like [`flush`](Self::flush) but emits the open buckets too: for shutdown.
     pub fn flush_all(&mut self, now: i64) -> Flush {
-        self.flush_inner(now, true)
+        let mut all = Flush::default();
+        self.flush_inner(now, true, usize::MAX, &mut |chunk| all.append(chunk));
+        all
     }
 
-    fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
-        let mut out = std::mem::take(&mut self.pending);
+    /// Like [`flush`](Self::flush) (or [`flush_all`](Self::flush_all) when `include_open`), but
+    /// hands the output to `each` in chunks of about `chunk` series and sketches, as it is made:
+    /// a flush of many contexts is never held whole. The first chunk carries the timestamped
+    /// series, events and service checks; `each` is not called for an empty flush.
+    ///
+    /// ```
+    /// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, ParserConfig};
+    /// let mut agg = Aggregator::new(AggregatorConfig::default());
+    /// for m in parse_packet(b"a:1|g\nb:1|g\nc:1|g", &ParserConfig::default()) {
+    ///     agg.insert(&m.unwrap(), 1_700_000_003);
+    /// }
+    /// let mut sizes = Vec::new();
+    /// agg.flush_in_chunks(1_700_000_015, false, 2, |chunk| sizes.push(chunk.series.len()));
+    /// assert_eq!(sizes, [2, 1]);
+    /// ```
+    pub fn flush_in_chunks(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        chunk: usize,
+        mut each: impl FnMut(Flush),
+    ) {
+        self.flush_inner(now, include_open, chunk, &mut each);
+    }
+
+    fn flush_inner(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        chunk: usize,
+        each: &mut dyn FnMut(Flush),
+    ) {
+        let out = std::mem::take(&mut self.pending);
         let zero_buckets = self.clock.close(now, include_open);
-        let expired = self.shard.flush(now, include_open, &zero_buckets, &mut out);
+        let expired = self
+            .shard
+            .flush(now, include_open, &zero_buckets, out, chunk, each);
         if expired > 0 {
             // The cache holds contexts' strings: forget it, so that those of the contexts that
             // just expired are released (it refills on the next sample of each line, without
@@ -168,7 +205,6 @@ impl Aggregator {
             self.known.clear();
             self.shard.sweep();
         }
-        out
     }
 
     /// Counters of what was aggregated and dropped.

@@ -171,7 +171,8 @@ enum Command {
         now: i64,
         include_open: bool,
         zero_buckets: Arc<[i64]>,
-        reply: Sender<(Flush, AggregateStats)>,
+        chunk: usize,
+        reply: Sender<Flush>,
     },
     Stats(Sender<AggregateStats>),
 }
@@ -315,17 +316,42 @@ impl ShardedAggregator {
 
     /// See [`Aggregator::flush`](crate::Aggregator::flush). Waits for every shard.
     pub fn flush(&mut self, now: i64) -> Flush {
-        self.flush_inner(now, false)
+        let mut all = Flush::default();
+        self.flush_inner(now, false, usize::MAX, &mut |chunk| all.append(chunk));
+        all
     }
 
     /// See [`Aggregator::flush_all`](crate::Aggregator::flush_all). Waits for every shard.
     pub fn flush_all(&mut self, now: i64) -> Flush {
-        self.flush_inner(now, true)
+        let mut all = Flush::default();
+        self.flush_inner(now, true, usize::MAX, &mut |chunk| all.append(chunk));
+        all
     }
 
-    fn flush_inner(&mut self, now: i64, include_open: bool) -> Flush {
+    /// See [`Aggregator::flush_in_chunks`](crate::Aggregator::flush_in_chunks): the shards
+    /// flush at once, and their chunks reach `each` as they come. Waits for every shard.
+    pub fn flush_in_chunks(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        chunk: usize,
+        mut each: impl FnMut(Flush),
+    ) {
+        self.flush_inner(now, include_open, chunk, &mut each);
+    }
+
+    fn flush_inner(
+        &mut self,
+        now: i64,
+        include_open: bool,
+        chunk: usize,
+        each: &mut dyn FnMut(Flush),
+    ) {
         self.drain();
-        let mut out = std::mem::take(&mut self.pending);
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            each(pending);
+        }
         let zero_buckets: Arc<[i64]> = self.clock.close(now, include_open).into();
         let (reply, replies) = bounded(self.shards.len());
         for handle in &self.shards {
@@ -334,23 +360,16 @@ impl ShardedAggregator {
                     now,
                     include_open,
                     zero_buckets: Arc::clone(&zero_buckets),
+                    chunk,
                     reply: reply.clone(),
                 });
             }
         }
         drop(reply);
-        let flushes: Vec<Flush> = replies.iter().map(|(flush, _)| flush).collect();
-        if flushes.len() > 1 {
-            out.series
-                .reserve_exact(flushes.iter().map(|f| f.series.len()).sum());
-            out.sketches
-                .reserve_exact(flushes.iter().map(|f| f.sketches.len()).sum());
+        // Ends when every shard has dropped its sender: after its last chunk.
+        for flush in replies.iter() {
+            each(flush);
         }
-        for flush in flushes {
-            append(&mut out.series, flush.series);
-            append(&mut out.sketches, flush.sketches);
-        }
-        out
     }
 
     /// Counters of every shard and of the enrichment stage. Waits for every shard to process
@@ -376,16 +395,6 @@ impl ShardedAggregator {
     /// The number of shards.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
-    }
-}
-
-/// Appends `more` to `out`, taking `more` whole when `out` is empty (a large flush is not
-/// copied, and memory is not held twice, when one shard sends everything).
-fn append<T>(out: &mut Vec<T>, mut more: Vec<T>) {
-    if out.is_empty() && more.capacity() >= out.capacity() {
-        std::mem::swap(out, &mut more);
-    } else {
-        out.append(&mut more);
     }
 }
 
@@ -434,11 +443,19 @@ fn run_shard(shard: &mut Shard, rx: &Receiver<Command>, recycle: &Sender<Batch>)
                 now,
                 include_open,
                 zero_buckets,
+                chunk,
                 reply,
             } => {
-                let mut out = Flush::default();
-                shard.flush(now, include_open, &zero_buckets, &mut out);
-                let _ = reply.send((out, shard.stats()));
+                shard.flush(
+                    now,
+                    include_open,
+                    &zero_buckets,
+                    Flush::default(),
+                    chunk,
+                    &mut |flush| {
+                        let _ = reply.send(flush);
+                    },
+                );
             }
             Command::Stats(reply) => {
                 let _ = reply.send(shard.stats());

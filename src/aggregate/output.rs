@@ -373,3 +373,29 @@ pub struct Flush {
     /// Service checks.
     pub service_checks: Vec<ServiceCheckRecord>,
 }
+
+impl Flush {
+    /// Whether the flush holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+            && self.sketches.is_empty()
+            && self.events.is_empty()
+            && self.service_checks.is_empty()
+    }
+
+    /// Moves everything `more` holds to the end of `self` (taking `more`'s vectors whole when
+    /// `self`'s are empty, so nothing is copied when one chunk holds everything).
+    pub fn append(&mut self, more: Flush) {
+        fn join<T>(out: &mut Vec<T>, mut more: Vec<T>) {
+            if out.is_empty() && more.capacity() >= out.capacity() {
+                std::mem::swap(out, &mut more);
+            } else {
+                out.append(&mut more);
+            }
+        }
+        join(&mut self.series, more.series);
+        join(&mut self.sketches, more.sketches);
+        join(&mut self.events, more.events);
+        join(&mut self.service_checks, more.service_checks);
+    }
+}

@@ -135,18 +135,25 @@ impl Shard {
     /// Emits every bucket that closed before `now` (all buckets when `include_open`), with
     /// zeros for idle counters in `zero_buckets` (from [`BucketClock::close`]), then removes
     /// expired contexts and returns how many.
+    ///
+    /// Output goes to `each` in chunks of about `chunk` series and sketches (the first chunk
+    /// starts from `out`, which holds what was emitted before); `each` sees every non-empty
+    /// chunk, so a flush of many contexts is never held whole.
     pub(crate) fn flush(
         &mut self,
         now: i64,
         include_open: bool,
         zero_buckets: &[i64],
-        out: &mut Flush,
+        mut out: Flush,
+        chunk: usize,
+        each: &mut dyn FnMut(Flush),
     ) -> usize {
         let cutoff = bucket_start(now);
         let closes = |start: i64| include_open || start < cutoff;
+        let chunk = chunk.max(1);
         // Reserve what this flush can emit at most (one series per context, one per suffix for
-        // histograms, one sketch per distribution) instead of growing by doubling: on a large
-        // flush the doublings' waste was a third of its memory.
+        // histograms, one sketch per distribution), up to a chunk, instead of growing by
+        // doubling: on a large flush the doublings' waste was a third of its memory.
         let (mut series, mut sketches) = (0usize, 0usize);
         for kind in self.store.kinds() {
             match kind {
@@ -155,14 +162,32 @@ impl Shard {
                 _ => series += 1,
             }
         }
-        out.series.reserve_exact(series);
-        out.sketches.reserve_exact(sketches);
+        let reserve = |out: &mut Flush, series: usize, sketches: usize| {
+            out.series.reserve_exact(series.min(chunk + 64));
+            out.sketches.reserve_exact(sketches.min(chunk));
+        };
+        reserve(&mut out, series, sketches);
 
         let config = &*self.config;
         let suffixes = &self.suffixes;
         let scratch = &mut self.scratch;
         let expired = self.store.retain(|c| {
-            emit(c, config, suffixes, zero_buckets, &closes, scratch, out);
+            let before = (out.series.len(), out.sketches.len());
+            emit(
+                c,
+                config,
+                suffixes,
+                zero_buckets,
+                &closes,
+                scratch,
+                &mut out,
+            );
+            series = series.saturating_sub(out.series.len() - before.0);
+            sketches = sketches.saturating_sub(out.sketches.len() - before.1);
+            if out.series.len() + out.sketches.len() >= chunk {
+                each(std::mem::take(&mut out));
+                reserve(&mut out, series, sketches);
+            }
             let ttl = config.context_expiry_seconds
                 + if c.kind == Kind::Counter {
                     config.expiry_seconds
@@ -171,6 +196,9 @@ impl Shard {
                 };
             c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now
         });
+        if !out.is_empty() {
+            each(out);
+        }
         self.stats.contexts_expired += expired as u64;
         expired
     }

@@ -10,8 +10,10 @@
 //! - Unix stream connections → parser: `DOGPIPE_QUEUE_PACKETS` packets (1024); **blocks** the
 //!   connection's reader, so back-pressure reaches the sender.
 //! - parser → shards: the aggregator's bounded batch queues; **block**.
-//! - flusher → sender: 4 flushes; **blocks** the flusher. Bounded memory for undelivered data is
-//!   the forwarder's retry queue, which drops the oldest payload and counts it.
+//! - flusher → sender: a flush goes in chunks of `DOGPIPE_FLUSH_CHUNK` series and sketches
+//!   (4096), at most 2 chunks queued; **blocks** the flusher (as the Agent's flush blocks on
+//!   its serializer), so a flush of many contexts is never held whole. Bounded memory for
+//!   undelivered data is the forwarder's retry queue, which drops the oldest payload and counts it.
 
 use super::health::{self, Heartbeat};
 use super::settings::{ConfigError, Settings};
@@ -31,6 +33,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Series and sketches per chunk of a flush on its way to the sender (`DOGPIPE_FLUSH_CHUNK`).
+const FLUSH_CHUNK: usize = 4096;
+/// Chunks queued between the flusher and the sender.
+const FLUSH_QUEUE: usize = 2;
 
 /// Messages of a packet handed to the engine together.
 const BATCH: usize = 16;
@@ -178,6 +185,7 @@ struct Plan {
     forwarder: ForwarderConfig,
     shards: usize,
     queue_packets: usize,
+    flush_chunk: usize,
     grace: Duration,
     health_port: u16,
     output_dir: PathBuf,
@@ -269,6 +277,9 @@ fn plan(settings: &Settings) -> Result<Plan, AgentError> {
         queue_packets: settings
             .u64("dogpipe_queue_packets")?
             .map_or(1024, |n| to_usize(n).max(1)),
+        flush_chunk: settings
+            .u64("dogpipe_flush_chunk")?
+            .map_or(FLUSH_CHUNK, |n| to_usize(n).max(1)),
         grace: Duration::from_secs(
             settings
                 .u64("dogpipe_shutdown_grace_seconds")?
@@ -426,7 +437,7 @@ impl Agent {
             (None, None)
         };
 
-        let (flush_tx, flush_rx) = crossbeam_channel::bounded::<Flush>(4);
+        let (flush_tx, flush_rx) = crossbeam_channel::bounded::<ToSender>(FLUSH_QUEUE);
         let sender = {
             let (telemetry, log) = (Arc::clone(&telemetry), Arc::clone(&log));
             let serializer = Serializer::new(plan.serializer.clone());
@@ -449,13 +460,14 @@ impl Agent {
                     plan.shards,
                 )))
             };
-            let parser = plan.parser;
+            let (parser, flush_chunk) = (plan.parser, plan.flush_chunk);
             std::thread::Builder::new()
                 .name("dogpipe-ingest".into())
                 .spawn(move || {
                     let mut ingest = Ingest {
                         parser,
                         engine,
+                        flush_chunk,
                         telemetry,
                         line: Vec::new(),
                         last: [0; 9],
@@ -576,17 +588,10 @@ impl Engine {
         }
     }
 
-    fn flush(&mut self, now: i64) -> Flush {
+    fn flush(&mut self, now: i64, include_open: bool, chunk: usize, each: impl FnMut(Flush)) {
         match self {
-            Engine::Inline(a) => a.flush(now),
-            Engine::Sharded(a) => a.flush(now),
-        }
-    }
-
-    fn flush_all(&mut self, now: i64) -> Flush {
-        match self {
-            Engine::Inline(a) => a.flush_all(now),
-            Engine::Sharded(a) => a.flush_all(now),
+            Engine::Inline(a) => a.flush_in_chunks(now, include_open, chunk, each),
+            Engine::Sharded(a) => a.flush_in_chunks(now, include_open, chunk, each),
         }
     }
 
@@ -602,6 +607,7 @@ impl Engine {
 struct Ingest {
     parser: ParserConfig,
     engine: Engine,
+    flush_chunk: usize,
     telemetry: Arc<Telemetry>,
     line: Vec<u8>,
     /// Counter values at the last self-telemetry, for deltas.
@@ -614,7 +620,7 @@ impl Ingest {
         mut reader: Option<&mut DatagramReader>,
         packets: &Receiver<Packet>,
         listeners: Option<Listeners>,
-        flushes: &Sender<Flush>,
+        flushes: &Sender<ToSender>,
         stop: &AtomicBool,
         heartbeat: &Heartbeat,
     ) {
@@ -633,12 +639,10 @@ impl Ingest {
             if now >= next_flush {
                 next_flush = (now / FLUSH_SECONDS + 1) * FLUSH_SECONDS;
                 self.self_telemetry(now);
-                let flush = self.engine.flush(now);
-                self.note_stats();
-                heartbeat.beat();
-                if flushes.send(flush).is_err() {
+                if !self.flush(now, false, flushes) {
                     return;
                 }
+                heartbeat.beat();
             }
         }
         // Stop receiving, then take in what the sockets and the queue still hold.
@@ -651,9 +655,18 @@ impl Ingest {
         while let Ok(packet) = packets.try_recv() {
             self.packet(&packet.data, packet.container_id.as_ref());
         }
-        let flush = self.engine.flush_all(unix_now());
+        self.flush(unix_now(), true, flushes);
+    }
+
+    /// Flushes the engine to the sender chunk by chunk; false when the sender is gone.
+    fn flush(&mut self, now: i64, include_open: bool, flushes: &Sender<ToSender>) -> bool {
+        let mut sent = true;
+        self.engine
+            .flush(now, include_open, self.flush_chunk, |chunk| {
+                sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
+            });
         self.note_stats();
-        let _ = flushes.send(flush);
+        sent && flushes.send(ToSender::End).is_ok()
     }
 
     fn note_stats(&mut self) {
@@ -770,10 +783,18 @@ impl Ingest {
     }
 }
 
+/// What the flusher sends the sender.
+enum ToSender {
+    /// Part of a flush.
+    Chunk(Flush),
+    /// The flush is complete.
+    End,
+}
+
 fn sender_loop(
     mut sink: Box<dyn Sink + Send>,
     mut serializer: Serializer,
-    flushes: &Receiver<Flush>,
+    flushes: &Receiver<ToSender>,
     grace: Duration,
     telemetry: &Telemetry,
     log: &dyn Fn(&str),
@@ -794,16 +815,19 @@ fn sender_loop(
             s.dropped_queue_full + s.dropped_spool_error + s.dropped_on_close,
         );
     };
+    // Series, sketches, events and service checks of the flush under way.
+    let mut counts = [0usize; 4];
     loop {
         match flushes.recv_timeout(Duration::from_secs(1)) {
-            Ok(flush) => {
-                let counts = format!(
-                    "series={} sketches={} events={} service_checks={}",
+            Ok(ToSender::Chunk(flush)) => {
+                for (n, more) in counts.iter_mut().zip([
                     flush.series.len(),
                     flush.sketches.len(),
                     flush.events.len(),
-                    flush.service_checks.len()
-                );
+                    flush.service_checks.len(),
+                ]) {
+                    *n += more;
+                }
                 let result = write_flush(&mut serializer, &flush, &mut *sink);
                 note(&*sink, &serializer);
                 if let Err(e) = result {
@@ -811,8 +835,11 @@ fn sender_loop(
                         "dogpipe: a payload could not be handed to the sink: {e}"
                     ));
                 }
+            }
+            Ok(ToSender::End) => {
+                let [series, sketches, events, service_checks] = std::mem::take(&mut counts);
                 log(&format!(
-                    "dogpipe: flush {counts} | {}",
+                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} | {}",
                     telemetry.summary()
                 ));
             }
