@@ -8,7 +8,9 @@
 //!
 //! Stored strings are interned: every context holding the tag `env:prod` shares one [`Tag`], and
 //! contexts with the same tags share one [`TagSet`] (8 bytes per tag: it holds no bytes of its
-//! own).
+//! own). A new set that differs by a few tags from the last flat set made for its metric name
+//! (or, for a new name, the last flat set made) is held as that difference: high cardinality
+//! from one varying tag costs 8 bytes per context, not 8 per tag.
 
 use super::known::ContextKey;
 use super::output::{Tag, TagSet, Text};
@@ -146,12 +148,11 @@ pub(crate) struct ContextRef<'a> {
 /// Whether `set` holds exactly the tags of `r` (both in canonical order).
 #[inline]
 fn set_matches(set: &TagSet, r: &ContextRef<'_>) -> bool {
-    let tags = set.tags();
-    tags.len() == r.tags.len()
-        && tags
+    set.len() == r.tags.len()
+        && set
             .iter()
             .zip(r.tags)
-            .all(|(tag, t)| tag.bytes() == t.get(r.tag_bytes))
+            .all(|(tag, t)| tag == t.get(r.tag_bytes))
 }
 
 /// The order-independent hash of a context's tags (the sum `canonicalize` returns).
@@ -215,6 +216,55 @@ impl Interned for Tag {
     }
 }
 
+/// `r`'s tags (of hash `hash`) as a difference from `base` when that is smaller than a flat
+/// set: few tags added (interned here), any removed.
+fn difference(
+    base: &TagSet,
+    r: &ContextRef<'_>,
+    interner: &mut Interner<Tag>,
+    hash: u64,
+) -> Option<TagSet> {
+    use super::output::MAX_ADDED;
+    if !base.can_be_base() {
+        return None;
+    }
+    let base_tags = base.flat();
+    let mut removed = 0u64;
+    let mut added: smallvec::SmallVec<[(&[u8], u8); MAX_ADDED]> = smallvec::SmallVec::new();
+    let mut i = 0;
+    for t in r.tags {
+        let bytes = t.get(r.tag_bytes);
+        while base_tags.get(i).is_some_and(|b| b.bytes() < bytes) {
+            removed |= 1 << i;
+            i += 1;
+        }
+        if base_tags.get(i).is_some_and(|b| b.bytes() == bytes) {
+            i += 1;
+            continue;
+        }
+        // A difference holds 8 bytes per added tag where a flat set holds 8 per tag: make one
+        // only when it saves at least two tags' worth.
+        if added.len() == MAX_ADDED || added.len() + 3 > r.tags.len() {
+            return None;
+        }
+        added.push((bytes, u8::try_from(i).ok()?));
+    }
+    for k in i..base_tags.len() {
+        removed |= 1 << k;
+    }
+    let added: smallvec::SmallVec<[(Tag, u8); MAX_ADDED]> = added
+        .iter()
+        .map(|&(bytes, at)| (interner.intern(bytes), at))
+        .collect();
+    TagSet::delta(
+        base,
+        removed,
+        &added,
+        hash,
+        r.tags.iter().map(|t| t.get(r.tag_bytes)),
+    )
+}
+
 /// Strings shared by the contexts of one shard.
 #[derive(Debug)]
 pub(crate) struct Interner<T> {
@@ -257,6 +307,10 @@ impl<T: Interned> Interner<T> {
 pub(crate) struct ContextStore {
     table: HashTable<Context>,
     tag_sets: HashTable<TagSet>,
+    /// Per metric name, the flat tag set new sets of that name are made as differences from…
+    bases: HashTable<(Text, TagSet)>,
+    /// …or, for a name without one, the last flat set made.
+    last_base: Option<TagSet>,
     /// Names and hosts.
     pub(crate) interner: Interner<Text>,
     pub(crate) tags: Interner<Tag>,
@@ -309,21 +363,52 @@ impl ContextStore {
         self.table.iter().map(|c| c.kind)
     }
 
-    /// The interned tag set of `r`.
+    /// The interned tag set of `r`, whose interned name is `name`.
+    ///
+    /// A new set is made as a difference from the last flat set made for the same name (or,
+    /// for a new name, the last flat set made) when that is smaller (see [`TagSet`]); otherwise
+    /// it is flat and becomes the name's base.
     fn tag_set(
         tag_sets: &mut HashTable<TagSet>,
+        bases: &mut HashTable<(Text, TagSet)>,
+        last_base: &mut Option<TagSet>,
         interner: &mut Interner<Tag>,
         scratch: &mut Vec<Tag>,
+        name: &Text,
         r: &ContextRef<'_>,
     ) -> TagSet {
         let hash = tag_set_hash(r);
         if let Some(t) = tag_sets.find(hash, |t| t.hash() == hash && set_matches(t, r)) {
             return t.clone();
         }
-        scratch.clear();
-        scratch.extend(r.tags.iter().map(|t| interner.intern(t.get(r.tag_bytes))));
-        let set = TagSet::from_sorted(scratch, hash);
-        scratch.clear();
+        let name_hash = hash_bytes(NAME_SEED, name);
+        let base = bases
+            .find(name_hash, |(n, _)| Arc::ptr_eq(n, name))
+            .map(|(_, base)| base)
+            .or(last_base.as_ref());
+        let set = match base.and_then(|base| difference(base, r, interner, hash)) {
+            Some(set) => set,
+            None => {
+                scratch.clear();
+                scratch.extend(r.tags.iter().map(|t| interner.intern(t.get(r.tag_bytes))));
+                let set = TagSet::from_sorted(scratch, hash);
+                scratch.clear();
+                if set.can_be_base() && set.len() > 1 {
+                    *last_base = Some(set.clone());
+                    match bases.entry(
+                        name_hash,
+                        |(n, _)| Arc::ptr_eq(n, name),
+                        |(n, _)| hash_bytes(NAME_SEED, n),
+                    ) {
+                        Entry::Occupied(mut o) => o.get_mut().1 = set.clone(),
+                        Entry::Vacant(v) => {
+                            v.insert((name.clone(), set.clone()));
+                        }
+                    }
+                }
+                set
+            }
+        };
         tag_sets.insert_unique(hash, set.clone(), TagSet::hash);
         set
     }
@@ -340,6 +425,8 @@ impl ContextStore {
         let ContextStore {
             table,
             tag_sets,
+            bases,
+            last_base,
             interner,
             tags,
             scratch,
@@ -348,12 +435,13 @@ impl ContextStore {
             Entry::Occupied(o) => Ok(o.into_mut()),
             Entry::Vacant(_) if len >= limit => Err(OverLimit),
             Entry::Vacant(v) => {
+                let name = interner.intern(r.name);
                 let context = Context {
                     hash: r.hash,
                     kind: r.kind,
-                    name: interner.intern(r.name),
+                    tags: Self::tag_set(tag_sets, bases, last_base, tags, scratch, &name, r),
+                    name,
                     host: interner.intern(r.host),
-                    tags: Self::tag_set(tag_sets, tags, scratch, r),
                     last_seen: i64::MIN,
                     // Most contexts only ever have one open bucket at a time.
                     slots: Vec::with_capacity(1),
@@ -378,7 +466,15 @@ impl ContextStore {
 
     /// Forgets the tag sets and strings no context (or anything else) holds any more.
     pub(crate) fn sweep(&mut self) {
+        self.last_base = None;
         self.tag_sets.retain(|t| t.is_shared());
+        // Then the bases that only this table and the set table hold (the differences made
+        // from them just went), and those sets.
+        let bases = self.bases.len();
+        self.bases.retain(|(_, set)| set.references() > 2);
+        if self.bases.len() < bases {
+            self.tag_sets.retain(|t| t.is_shared());
+        }
         self.interner.sweep();
         self.tags.sweep();
     }
@@ -482,6 +578,127 @@ mod tests {
             2
         );
     }
+
+    /// Inserts a gauge context named `name` with `tags` (comma-separated); returns its set.
+    fn insert(store: &mut ContextStore, name: &[u8], tags: &[u8]) -> TagSet {
+        let mut t = spans(tags);
+        let set_hash = canonicalize(tags, &mut t);
+        let r = ContextRef {
+            hash: context_hash(Kind::Gauge, name, b"", set_hash),
+            kind: Kind::Gauge,
+            name,
+            host: b"",
+            tag_bytes: tags,
+            tags: &t,
+        };
+        let mut created = 0;
+        store
+            .get_or_insert(&r, usize::MAX, &mut created)
+            .map(|c| c.tags.clone())
+            .unwrap_or_default()
+    }
+
+    /// The flat set of `tags` (comma-separated), as `TagSet::from` builds it.
+    fn flat(tags: &[u8]) -> TagSet {
+        TagSet::from(tags.split(|&b| b == b',').collect::<Vec<_>>())
+    }
+
+    fn assert_same(got: &TagSet, tags: &[u8]) {
+        let want = flat(tags);
+        let hash = |s: &TagSet| std::hash::BuildHasher::hash_one(&FixedState::with_seed(1), s);
+        assert_eq!(got, &want);
+        assert_eq!(got.cmp(&want), std::cmp::Ordering::Equal);
+        assert_eq!(hash(got), hash(&want));
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got.iter().len(), want.len());
+        assert_eq!(got.wire_len(), want.wire_len());
+        assert_eq!(got.has_resource_tags(), want.has_resource_tags());
+        assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            want.iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_set_that_differs_a_little_from_its_names_base_holds_only_the_difference() {
+        let mut store = ContextStore::default();
+        let tags = b"a:1,b:2,c:3,d:4,e:5,f:6";
+        let first = insert(&mut store, b"m", tags);
+        assert!(first.base().is_none());
+        let second = insert(&mut store, b"m", b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7");
+        assert!(second.base().is_some_and(|b| b.ptr_eq(&first)));
+        assert_eq!(second.flat().len(), 1, "only the added tag");
+        assert_same(&second, b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7");
+        // Removed and added in the middle and at both ends.
+        let third = insert(&mut store, b"m", b"0:0,a:1,c:3,cc:1,d:4,f:6,z:9");
+        assert!(third.base().is_some());
+        assert_same(&third, b"0:0,a:1,c:3,cc:1,d:4,f:6,z:9");
+        // Too different: flat, and the new base of the name.
+        let fourth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4");
+        assert!(fourth.base().is_none());
+        let fifth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5");
+        assert!(fifth.base().is_some_and(|b| b.ptr_eq(&fourth)));
+        // A name without a base of its own starts from the last flat set made.
+        let other = insert(&mut store, b"n", b"q:1,r:2,s:3,t:4,u:6");
+        assert!(other.base().is_some_and(|b| b.ptr_eq(&fourth)));
+        // The same tags again: the same set.
+        assert!(insert(&mut store, b"m2", b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7").ptr_eq(&second));
+
+        drop((first, second, third, fourth, fifth, other));
+        assert_eq!(store.retain(|_| false), 7);
+        assert_eq!(store.tag_sets.len(), 0, "every set is released");
+        assert_eq!(store.bases.len(), 0);
+        assert_eq!(store.tags.len(), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn property_test_sets_made_as_differences_equal_flat_sets(
+            base in proptest::sample::subsequence(POOL.to_vec(), 0..POOL.len()),
+            toggles in proptest::collection::vec(
+                proptest::collection::vec(0..POOL.len(), 0..4),
+                1..12,
+            ),
+        ) {
+            // Sets a few tags away from one another, as high cardinality makes them.
+            let mut store = ContextStore::default();
+            for toggle in &toggles {
+                let mut tags: Vec<&str> = base.clone();
+                for &i in toggle {
+                    let t = POOL.get(i).copied().unwrap_or_default();
+                    match tags.iter().position(|&x| x == t) {
+                        Some(p) => {
+                            tags.remove(p);
+                        }
+                        None => tags.push(t),
+                    }
+                }
+                let joined = tags.join(",");
+                let got = insert(&mut store, b"m", joined.as_bytes());
+                // (No tags at all is one empty tag here, in both.)
+                assert_same(&got, joined.as_bytes());
+            }
+        }
+    }
+
+    const POOL: [&str; 16] = [
+        "a:1",
+        "b:2",
+        "c:3",
+        "d:4",
+        "e:5",
+        "f:6",
+        "g:7",
+        "h:8",
+        "host:x",
+        "device:sda",
+        "pod:1",
+        "pod:2",
+        "pod:3",
+        "z",
+        "0",
+        "dd.internal.resource:x:y",
+    ];
 
     #[test]
     fn the_interner_shares_strings_and_forgets_unused_ones() {

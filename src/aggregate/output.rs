@@ -38,7 +38,9 @@ impl Tag {
 ///
 /// Every series of a context holds that context's one set, and contexts with the same tags share
 /// one set, so a flush copies no tags: cloning a `TagSet` is one reference count. Each tag
-/// string is itself interned, so a set costs 8 bytes per tag plus a 32-byte header.
+/// string is itself interned, so a set costs 8 bytes per tag plus a 64-byte header; a set the
+/// aggregator makes as a small difference from another set of the same metric (the usual shape
+/// of high cardinality: one tag such as a pod or request id varies) holds only that difference.
 ///
 /// ```
 /// use dogpipe::TagSet;
@@ -49,15 +51,34 @@ impl Tag {
 #[derive(Clone)]
 pub struct TagSet(ThinArc<SetHeader, Tag>);
 
+/// Most tags a difference adds to its base.
+pub(crate) const MAX_ADDED: usize = 8;
+/// Most tags a base may have (its removed tags are bits of a `u64`).
+pub(crate) const MAX_BASE: usize = 64;
+
 /// What a set knows about its tags without reading them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 struct SetHeader {
     /// The order-independent hash the context store keys sets by.
     hash: u64,
     /// The protobuf size of the tags as repeated string fields, saturated.
     wire_len: u32,
+    /// The number of tags.
+    len: u32,
     /// Whether a tag is one the series encoding turns into a resource.
     special: bool,
+    /// For a set made as a difference: the set's own tags are the added ones.
+    delta: Option<Delta>,
+}
+
+/// A set as a difference from a flat set: `base` without the tags at the positions whose bits
+/// are set in `removed`, plus the added tags, the i-th of which comes before the base's tag at
+/// position `at[i]` (or after the last one when `at[i]` is the base's length).
+#[derive(Clone)]
+struct Delta {
+    base: TagSet,
+    removed: u64,
+    at: [u8; MAX_ADDED],
 }
 
 impl TagSet {
@@ -67,11 +88,52 @@ impl TagSet {
         let header = SetHeader {
             hash,
             wire_len: crate::serialize::tags_wire_len(tags.iter().map(Tag::bytes)),
+            len: u32::try_from(tags.len()).unwrap_or(u32::MAX),
             special: tags
                 .iter()
                 .any(|t| crate::serialize::is_resource_tag(t.bytes())),
+            delta: None,
         };
         TagSet(ThinArc::from_header_and_iter(header, tags.iter().cloned()))
+    }
+
+    /// The set `base` (a flat set of at most [`MAX_BASE`] tags) without the tags at the
+    /// positions set in `removed`, plus `added` (at most [`MAX_ADDED`], sorted, none in the
+    /// base), each with the base position it goes before. `like` is any iterator over the
+    /// resulting set's tags in order, for the header's sizes. `None` when the shape does not
+    /// allow a difference.
+    pub(crate) fn delta<'a>(
+        base: &TagSet,
+        removed: u64,
+        added: &[(Tag, u8)],
+        hash: u64,
+        like: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> Option<TagSet> {
+        if base.0.header.header.delta.is_some()
+            || base.0.slice.len() > MAX_BASE
+            || added.len() > MAX_ADDED
+        {
+            return None;
+        }
+        let mut at = [0u8; MAX_ADDED];
+        for (slot, (_, pos)) in at.iter_mut().zip(added) {
+            *slot = *pos;
+        }
+        let header = SetHeader {
+            hash,
+            wire_len: crate::serialize::tags_wire_len(like.clone()),
+            len: u32::try_from(like.clone().count()).unwrap_or(u32::MAX),
+            special: like.into_iter().any(crate::serialize::is_resource_tag),
+            delta: Some(Delta {
+                base: base.clone(),
+                removed,
+                at,
+            }),
+        };
+        Some(TagSet(ThinArc::from_header_and_iter(
+            header,
+            added.iter().map(|(t, _)| t.clone()),
+        )))
     }
 
     /// The protobuf size of the tags as repeated string fields (key, length, bytes), computed
@@ -90,17 +152,65 @@ impl TagSet {
 
     /// The number of tags.
     pub fn len(&self) -> usize {
-        self.0.slice.len()
+        self.0.header.header.len as usize
     }
 
     /// Whether there are no tags.
     pub fn is_empty(&self) -> bool {
-        self.0.slice.is_empty()
+        self.len() == 0
     }
 
     /// The tags, in byte order.
     pub fn iter(&self) -> TagSetIter<'_> {
-        TagSetIter(self.0.slice.iter())
+        TagSetIter(self.handles())
+    }
+
+    /// The interned tags, in byte order.
+    #[inline]
+    pub(crate) fn handles(&self) -> Handles<'_> {
+        let h = &self.0.header.header;
+        match &h.delta {
+            None => Handles {
+                base: &self.0.slice,
+                removed: 0,
+                added: &[],
+                at: &[],
+                i: 0,
+                j: 0,
+                left: self.0.slice.len(),
+            },
+            Some(d) => Handles {
+                base: &d.base.0.slice,
+                removed: d.removed,
+                added: &self.0.slice,
+                at: &d.at,
+                i: 0,
+                j: 0,
+                left: h.len as usize,
+            },
+        }
+    }
+
+    /// The flat set this one is a difference from, if it is one.
+    #[cfg(test)]
+    pub(crate) fn base(&self) -> Option<&TagSet> {
+        self.0.header.header.delta.as_ref().map(|d| &d.base)
+    }
+
+    /// Whether the set is flat (not a difference) and small enough to be a base.
+    pub(crate) fn can_be_base(&self) -> bool {
+        self.0.header.header.delta.is_none() && self.0.slice.len() <= MAX_BASE
+    }
+
+    /// The tags of a flat set (those of the added ones for a difference).
+    #[inline]
+    pub(crate) fn flat(&self) -> &[Tag] {
+        &self.0.slice
+    }
+
+    /// The number of references to this set.
+    pub(crate) fn references(&self) -> usize {
+        ThinArc::strong_count(&self.0)
     }
 
     /// Whether anything besides the holder of this reference holds the set.
@@ -111,21 +221,14 @@ impl TagSet {
     /// Whether both are the same set (one allocation), not merely equal.
     #[inline]
     pub(crate) fn ptr_eq(&self, other: &TagSet) -> bool {
-        std::ptr::eq(self.0.slice.as_ptr(), other.0.slice.as_ptr())
+        std::ptr::eq(self.0.heap_ptr(), other.0.heap_ptr())
     }
 
-    /// The address of the set's allocation (count, hash, length, then the tag pointers), for
-    /// prefetching. Reads nothing behind the pointer: unlike [`TagSet::tags`], whose length
-    /// lives on the heap.
+    /// The address of the set's allocation (count, header, length, then the tag pointers), for
+    /// prefetching. Reads nothing behind the pointer.
     #[inline]
     pub(crate) fn heap_ptr(&self) -> *const u8 {
         self.0.heap_ptr().cast()
-    }
-
-    /// The interned tags.
-    #[inline]
-    pub(crate) fn tags(&self) -> &[Tag] {
-        &self.0.slice
     }
 
     /// The hash given to [`TagSet::from_sorted`].
@@ -135,6 +238,50 @@ impl TagSet {
     }
 }
 
+/// The interned tags of a [`TagSet`], in byte order: a flat set's own, or a difference merged
+/// with its base.
+#[derive(Debug, Clone)]
+pub(crate) struct Handles<'a> {
+    base: &'a [Tag],
+    removed: u64,
+    added: &'a [Tag],
+    at: &'a [u8],
+    /// Next base position.
+    i: usize,
+    /// Next added tag.
+    j: usize,
+    left: usize,
+}
+
+impl<'a> Iterator for Handles<'a> {
+    type Item = &'a Tag;
+    #[inline]
+    fn next(&mut self) -> Option<&'a Tag> {
+        loop {
+            if let (Some(tag), Some(&pos)) = (self.added.get(self.j), self.at.get(self.j)) {
+                if usize::from(pos) <= self.i {
+                    self.j += 1;
+                    self.left = self.left.saturating_sub(1);
+                    return Some(tag);
+                }
+            }
+            let tag = self.base.get(self.i)?;
+            let gone = self.i < 64 && self.removed & (1 << self.i) != 0;
+            self.i += 1;
+            if !gone {
+                self.left = self.left.saturating_sub(1);
+                return Some(tag);
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Handles<'_> {}
+
 impl Default for TagSet {
     fn default() -> TagSet {
         TagSet::from_sorted(&[], 0)
@@ -143,7 +290,7 @@ impl Default for TagSet {
 
 impl PartialEq for TagSet {
     fn eq(&self, other: &TagSet) -> bool {
-        self.tags() == other.tags()
+        self.ptr_eq(other) || (self.len() == other.len() && self.iter().eq(other.iter()))
     }
 }
 
@@ -157,13 +304,16 @@ impl PartialOrd for TagSet {
 
 impl Ord for TagSet {
     fn cmp(&self, other: &TagSet) -> std::cmp::Ordering {
-        self.tags().cmp(other.tags())
+        self.iter().cmp(other.iter())
     }
 }
 
 impl std::hash::Hash for TagSet {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.tags().hash(state);
+        state.write_usize(self.len());
+        for t in self.iter() {
+            t.hash(state);
+        }
     }
 }
 
@@ -207,7 +357,7 @@ impl<'a> IntoIterator for &'a TagSet {
 
 /// The tags of a [`TagSet`], in byte order.
 #[derive(Debug, Clone)]
-pub struct TagSetIter<'a>(std::slice::Iter<'a, Tag>);
+pub struct TagSetIter<'a>(Handles<'a>);
 
 impl<'a> Iterator for TagSetIter<'a> {
     type Item = &'a [u8];
@@ -221,12 +371,6 @@ impl<'a> Iterator for TagSetIter<'a> {
 }
 
 impl ExactSizeIterator for TagSetIter<'_> {}
-
-impl<'a> DoubleEndedIterator for TagSetIter<'a> {
-    fn next_back(&mut self) -> Option<&'a [u8]> {
-        self.0.next_back().map(Tag::bytes)
-    }
-}
 
 impl std::fmt::Debug for Tag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

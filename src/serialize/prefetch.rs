@@ -45,7 +45,7 @@ pub(crate) fn series_blocks(s: &Series) {
 #[inline(always)]
 pub(crate) fn series_strings(s: &Series) {
     prefetch_slice(&s.name);
-    for tag in s.tags.tags() {
+    for tag in s.tags.handles() {
         prefetch_block(tag.heap_ptr());
     }
 }

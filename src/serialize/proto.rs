@@ -213,10 +213,14 @@ pub(crate) fn tags_wire_len<'a>(tags: impl Iterator<Item = &'a [u8]>) -> u32 {
 
 /// The device a series' tags name (the last `device:` tag), if any.
 pub(crate) fn device_of(series: &Series) -> Option<&[u8]> {
-    series.tags.iter().rev().find_map(|t| match tag_role(t) {
-        TagRole::Device(d) => Some(d),
-        _ => None,
-    })
+    series
+        .tags
+        .iter()
+        .filter_map(|t| match tag_role(t) {
+            TagRole::Device(d) => Some(d),
+            _ => None,
+        })
+        .last()
 }
 
 fn resource_len(kind: &[u8], name: &[u8]) -> usize {
