@@ -216,13 +216,15 @@ impl Interned for Tag {
     }
 }
 
-/// `r`'s tags (of hash `hash`) as a difference from `base` when that is smaller than a flat
+/// Fewest tags a difference must save over a flat set.
+const MIN_SAVED: usize = 4;
+
+/// `r`'s tags as a difference from `base` when that is smaller than a flat
 /// set: few tags added (interned here), any removed.
 fn difference(
     base: &TagSet,
     r: &ContextRef<'_>,
     interner: &mut Interner<Tag>,
-    hash: u64,
 ) -> Option<TagSet> {
     use super::output::MAX_ADDED;
     if !base.can_be_base() {
@@ -242,9 +244,9 @@ fn difference(
             i += 1;
             continue;
         }
-        // A difference holds 8 bytes per added tag where a flat set holds 8 per tag: make one
-        // only when it saves at least two tags' worth.
-        if added.len() == MAX_ADDED || added.len() + 3 > r.tags.len() {
+        // A difference holds 8 bytes per added tag where a flat set holds 8 per tag, and every
+        // read of it goes through its base too: make one only when it saves at least 32 bytes.
+        if added.len() == MAX_ADDED || added.len() + 1 + MIN_SAVED > r.tags.len() {
             return None;
         }
         added.push((bytes, u8::try_from(i).ok()?));
@@ -260,7 +262,6 @@ fn difference(
         base,
         removed,
         &added,
-        hash,
         r.tags.iter().map(|t| t.get(r.tag_bytes)),
     )
 }
@@ -378,7 +379,7 @@ impl ContextStore {
         r: &ContextRef<'_>,
     ) -> TagSet {
         let hash = tag_set_hash(r);
-        if let Some(t) = tag_sets.find(hash, |t| t.hash() == hash && set_matches(t, r)) {
+        if let Some(t) = tag_sets.find(hash, |t| set_matches(t, r)) {
             return t.clone();
         }
         let name_hash = hash_bytes(NAME_SEED, name);
@@ -386,12 +387,12 @@ impl ContextStore {
             .find(name_hash, |(n, _)| Arc::ptr_eq(n, name))
             .map(|(_, base)| base)
             .or(last_base.as_ref());
-        let set = match base.and_then(|base| difference(base, r, interner, hash)) {
+        let set = match base.and_then(|base| difference(base, r, interner)) {
             Some(set) => set,
             None => {
                 scratch.clear();
                 scratch.extend(r.tags.iter().map(|t| interner.intern(t.get(r.tag_bytes))));
-                let set = TagSet::from_sorted(scratch, hash);
+                let set = TagSet::from_sorted(scratch);
                 scratch.clear();
                 if set.can_be_base() && set.len() > 1 {
                     *last_base = Some(set.clone());
@@ -622,30 +623,34 @@ mod tests {
     #[test]
     fn a_set_that_differs_a_little_from_its_names_base_holds_only_the_difference() {
         let mut store = ContextStore::default();
-        let tags = b"a:1,b:2,c:3,d:4,e:5,f:6";
+        let tags = b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8";
         let first = insert(&mut store, b"m", tags);
         assert!(first.base().is_none());
-        let second = insert(&mut store, b"m", b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7");
+        let second = insert(&mut store, b"m", b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
         assert!(second.base().is_some_and(|b| b.ptr_eq(&first)));
         assert_eq!(second.flat().len(), 1, "only the added tag");
-        assert_same(&second, b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7");
+        assert_same(&second, b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
         // Removed and added in the middle and at both ends.
-        let third = insert(&mut store, b"m", b"0:0,a:1,c:3,cc:1,d:4,f:6,z:9");
+        let third = insert(&mut store, b"m", b"0:0,a:1,c:3,cc:1,d:4,f:6,g:7,h:8,z:9");
         assert!(third.base().is_some());
-        assert_same(&third, b"0:0,a:1,c:3,cc:1,d:4,f:6,z:9");
+        assert_same(&third, b"0:0,a:1,c:3,cc:1,d:4,f:6,g:7,h:8,z:9");
+        // A difference saving fewer than four tags is not worth a base: flat.
+        let small = insert(&mut store, b"m", b"a:1,b:2,c:3,pod:1");
+        assert!(small.base().is_none());
         // Too different: flat, and the new base of the name.
-        let fourth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4");
+        let fourth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5,v:6");
         assert!(fourth.base().is_none());
-        let fifth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5");
+        let fifth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5,v:6,w:7");
         assert!(fifth.base().is_some_and(|b| b.ptr_eq(&fourth)));
         // A name without a base of its own starts from the last flat set made.
-        let other = insert(&mut store, b"n", b"q:1,r:2,s:3,t:4,u:6");
+        let other = insert(&mut store, b"n", b"q:1,r:2,s:3,t:4,u:5,v:6,w:8");
         assert!(other.base().is_some_and(|b| b.ptr_eq(&fourth)));
         // The same tags again: the same set.
-        assert!(insert(&mut store, b"m2", b"a:1,b:2,c:3,d:4,e:5,f:6,pod:7").ptr_eq(&second));
+        let again = insert(&mut store, b"m2", b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
+        assert!(again.ptr_eq(&second));
 
-        drop((first, second, third, fourth, fifth, other));
-        assert_eq!(store.retain(|_| false), 7);
+        drop((first, second, third, small, fourth, fifth, other, again));
+        assert_eq!(store.retain(|_| false), 8);
         assert_eq!(store.tag_sets.len(), 0, "every set is released");
         assert_eq!(store.bases.len(), 0);
         assert_eq!(store.tags.len(), 0);

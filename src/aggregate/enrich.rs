@@ -317,10 +317,7 @@ pub(crate) fn timestamped(
         .iter()
         .map(|t| Tag::new(t.get(r.tag_bytes)))
         .collect();
-    let tags = TagSet::from_sorted(
-        &list,
-        r.tags.iter().map(|t| t.hash).fold(0, u64::wrapping_add),
-    );
+    let tags = TagSet::from_sorted(&list);
     let name: Text = Arc::from(r.name);
     let host: Text = Arc::from(r.host);
     for v in m.values() {

@@ -38,7 +38,7 @@ impl Tag {
 ///
 /// Every series of a context holds that context's one set, and contexts with the same tags share
 /// one set, so a flush copies no tags: cloning a `TagSet` is one reference count. Each tag
-/// string is itself interned, so a set costs 8 bytes per tag plus a 64-byte header; a set the
+/// string is itself interned, so a set costs 8 bytes per tag plus a 32-byte header; a set the
 /// aggregator makes as a small difference from another set of the same metric (the usual shape
 /// of high cardinality: one tag such as a pod or request id varies) holds only that difference.
 ///
@@ -56,19 +56,35 @@ pub(crate) const MAX_ADDED: usize = 8;
 /// Most tags a base may have (its removed tags are bits of a `u64`).
 pub(crate) const MAX_BASE: usize = 64;
 
-/// What a set knows about its tags without reading them.
+/// What a set knows about its tags without reading them. Sixteen bytes, so that with the
+/// reference count and the length a flat set's tags start 32 bytes into its allocation: the
+/// serializer's prefetch of a set's first cache line covers its header and first tags.
 #[derive(Clone)]
 struct SetHeader {
-    /// The order-independent hash the context store keys sets by.
-    hash: u64,
     /// The protobuf size of the tags as repeated string fields, saturated.
     wire_len: u32,
-    /// The number of tags.
-    len: u32,
-    /// Whether a tag is one the series encoding turns into a resource.
-    special: bool,
+    /// The number of tags, and in the top bit whether a tag is one the series encoding turns
+    /// into a resource.
+    len_special: u32,
     /// For a set made as a difference: the set's own tags are the added ones.
-    delta: Option<Delta>,
+    delta: Option<Box<Delta>>,
+}
+
+/// The top bit of [`SetHeader::len_special`].
+const SPECIAL: u32 = 1 << 31;
+
+impl SetHeader {
+    fn new<'a>(tags: impl Iterator<Item = &'a [u8]> + Clone, delta: Option<Box<Delta>>) -> Self {
+        let len = u32::try_from(tags.clone().count())
+            .unwrap_or(u32::MAX)
+            .min(SPECIAL - 1);
+        let special = tags.clone().any(crate::serialize::is_resource_tag);
+        SetHeader {
+            wire_len: crate::serialize::tags_wire_len(tags),
+            len_special: len | if special { SPECIAL } else { 0 },
+            delta,
+        }
+    }
 }
 
 /// A set as a difference from a flat set: `base` without the tags at the positions whose bits
@@ -84,16 +100,8 @@ struct Delta {
 impl TagSet {
     /// A set of tags already sorted and deduplicated; its header holds the order-independent
     /// hash the context store keys sets by.
-    pub(crate) fn from_sorted(tags: &[Tag], hash: u64) -> TagSet {
-        let header = SetHeader {
-            hash,
-            wire_len: crate::serialize::tags_wire_len(tags.iter().map(Tag::bytes)),
-            len: u32::try_from(tags.len()).unwrap_or(u32::MAX),
-            special: tags
-                .iter()
-                .any(|t| crate::serialize::is_resource_tag(t.bytes())),
-            delta: None,
-        };
+    pub(crate) fn from_sorted(tags: &[Tag]) -> TagSet {
+        let header = SetHeader::new(tags.iter().map(Tag::bytes), None);
         TagSet(ThinArc::from_header_and_iter(header, tags.iter().cloned()))
     }
 
@@ -106,7 +114,6 @@ impl TagSet {
         base: &TagSet,
         removed: u64,
         added: &[(Tag, u8)],
-        hash: u64,
         like: impl Iterator<Item = &'a [u8]> + Clone,
     ) -> Option<TagSet> {
         if base.0.header.header.delta.is_some()
@@ -119,17 +126,12 @@ impl TagSet {
         for (slot, (_, pos)) in at.iter_mut().zip(added) {
             *slot = *pos;
         }
-        let header = SetHeader {
-            hash,
-            wire_len: crate::serialize::tags_wire_len(like.clone()),
-            len: u32::try_from(like.clone().count()).unwrap_or(u32::MAX),
-            special: like.into_iter().any(crate::serialize::is_resource_tag),
-            delta: Some(Delta {
-                base: base.clone(),
-                removed,
-                at,
-            }),
+        let delta = Delta {
+            base: base.clone(),
+            removed,
+            at,
         };
+        let header = SetHeader::new(like, Some(Box::new(delta)));
         Some(TagSet(ThinArc::from_header_and_iter(
             header,
             added.iter().map(|(t, _)| t.clone()),
@@ -147,12 +149,12 @@ impl TagSet {
     /// resources.
     #[inline]
     pub(crate) fn has_resource_tags(&self) -> bool {
-        self.0.header.header.special
+        self.0.header.header.len_special & SPECIAL != 0
     }
 
     /// The number of tags.
     pub fn len(&self) -> usize {
-        self.0.header.header.len as usize
+        (self.0.header.header.len_special & !SPECIAL) as usize
     }
 
     /// Whether there are no tags.
@@ -170,29 +172,21 @@ impl TagSet {
     pub(crate) fn handles(&self) -> Handles<'_> {
         let h = &self.0.header.header;
         match &h.delta {
-            None => Handles {
-                base: &self.0.slice,
-                removed: 0,
-                added: &[],
-                at: &[],
-                i: 0,
-                j: 0,
-                left: self.0.slice.len(),
-            },
-            Some(d) => Handles {
+            None => Handles::Flat(self.0.slice.iter()),
+            Some(d) => Handles::Merge(Merge {
                 base: &d.base.0.slice,
                 removed: d.removed,
                 added: &self.0.slice,
                 at: &d.at,
                 i: 0,
                 j: 0,
-                left: h.len as usize,
-            },
+                left: (h.len_special & !SPECIAL) as usize,
+            }),
         }
     }
 
     /// The flat set this one is a difference from, if it is one.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn base(&self) -> Option<&TagSet> {
         self.0.header.header.delta.as_ref().map(|d| &d.base)
     }
@@ -231,17 +225,25 @@ impl TagSet {
         self.0.heap_ptr().cast()
     }
 
-    /// The hash given to [`TagSet::from_sorted`].
-    #[inline]
+    /// The order-independent hash the context store keys sets by (the sum of the tags'
+    /// hashes), computed from the tags.
     pub(crate) fn hash(&self) -> u64 {
-        self.0.header.header.hash
+        self.iter()
+            .fold(0u64, |h, t| h.wrapping_add(super::context::tag_hash(t)))
     }
 }
 
 /// The interned tags of a [`TagSet`], in byte order: a flat set's own, or a difference merged
 /// with its base.
 #[derive(Debug, Clone)]
-pub(crate) struct Handles<'a> {
+pub(crate) enum Handles<'a> {
+    Flat(std::slice::Iter<'a, Tag>),
+    Merge(Merge<'a>),
+}
+
+/// A difference merged with its base.
+#[derive(Debug, Clone)]
+pub(crate) struct Merge<'a> {
     base: &'a [Tag],
     removed: u64,
     added: &'a [Tag],
@@ -255,6 +257,23 @@ pub(crate) struct Handles<'a> {
 
 impl<'a> Iterator for Handles<'a> {
     type Item = &'a Tag;
+    #[inline]
+    fn next(&mut self) -> Option<&'a Tag> {
+        match self {
+            Handles::Flat(tags) => tags.next(),
+            Handles::Merge(m) => m.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Handles::Flat(tags) => tags.size_hint(),
+            Handles::Merge(m) => (m.left, Some(m.left)),
+        }
+    }
+}
+
+impl<'a> Merge<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a Tag> {
         loop {
@@ -274,17 +293,13 @@ impl<'a> Iterator for Handles<'a> {
             }
         }
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
 }
 
 impl ExactSizeIterator for Handles<'_> {}
 
 impl Default for TagSet {
     fn default() -> TagSet {
-        TagSet::from_sorted(&[], 0)
+        TagSet::from_sorted(&[])
     }
 }
 
@@ -325,10 +340,7 @@ impl<T: AsRef<[u8]>> FromIterator<T> for TagSet {
         tags.sort_unstable();
         tags.dedup();
         let tags: Vec<Tag> = tags.into_iter().map(Tag::new).collect();
-        let hash = tags.iter().fold(0u64, |h, t| {
-            h.wrapping_add(super::context::tag_hash(t.bytes()))
-        });
-        TagSet::from_sorted(&tags, hash)
+        TagSet::from_sorted(&tags)
     }
 }
 

@@ -163,7 +163,7 @@ impl Shard {
             }
         }
         let reserve = |out: &mut Flush, series: usize, sketches: usize| {
-            out.series.reserve_exact(series.min(chunk + 64));
+            out.series.reserve_exact(series.min(chunk.saturating_add(64)));
             out.sketches.reserve_exact(sketches.min(chunk));
         };
         reserve(&mut out, series, sketches);

@@ -45,7 +45,12 @@ pub(crate) fn series_blocks(s: &Series) {
 #[inline(always)]
 pub(crate) fn series_strings(s: &Series) {
     prefetch_slice(&s.name);
-    for tag in s.tags.handles() {
+    // A difference's own tags, and its base's block (a base is shared by many sets: its tags
+    // are likely in cache already).
+    if let Some(base) = s.tags.base() {
+        prefetch_block(base.heap_ptr());
+    }
+    for tag in s.tags.flat() {
         prefetch_block(tag.heap_ptr());
     }
 }
