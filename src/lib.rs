@@ -146,17 +146,17 @@
 //! assert_eq!(flush.sketches[0].points[0].keys, [1338]);
 //! ```
 //!
-//! **Memory.** A context costs about 250 bytes (a counter with a 30-byte name, measured by
+//! **Memory.** A context costs about 200 bytes (a counter with a 30-byte name, measured by
 //! `tests/aggregate_memory.rs`); contexts with the same tags share one interned tag set, and a
-//! context with a tag set of its own adds the set: about 100 bytes, plus 20 bytes and the tag's
-//! length per tag (≈ 320 bytes for 5 tags totalling 70 bytes), each tag string itself being
-//! interned once per shard. A set that differs from another of the same metric by a few tags
-//! (one tag such as a pod or request id varies) is held as that difference, so its size does not
-//! grow with the tags it shares (≈ 390 bytes a context with 20 shared tags and one of its own).
-//! Live contexts are capped by
-//! [`AggregatorConfig::with_context_limit`] (default [`DEFAULT_CONTEXT_LIMIT`], 500 000, so about
-//! 125 MB at most for typical contexts): over it, samples of new contexts are dropped and counted
-//! in [`AggregateStats::context_limit`] while existing contexts keep aggregating. A context that
+//! context with a tag set of its own adds the set: 32 bytes, plus 8 bytes per tag, each tag
+//! string itself being interned once per shard (≈ 330 bytes in all for 5 tags totalling 70
+//! bytes). A set that differs by a few tags from another of the same metric (one tag such as a
+//! pod or request id varies) is held as that difference, so its size does not grow with the
+//! tags it shares (≈ 330 bytes a context with 20 shared tags and one of its own). Live contexts
+//! are capped by [`AggregatorConfig::with_context_limit`] (default [`DEFAULT_CONTEXT_LIMIT`],
+//! 500 000, so about 100–165 MB at most for such contexts): over it, samples of new contexts
+//! are dropped and counted in [`AggregateStats::context_limit`] while existing contexts keep
+//! aggregating. A context that
 //! is seen again costs no heap allocation.
 //!
 //! **Divergences from the Agent's aggregation**, each deliberate and tested:
@@ -200,7 +200,7 @@ pub use aggregate::{
     AggregateError, AggregateStats, Aggregator, AggregatorConfig, DEFAULT_CONTEXT_LIMIT,
     EventRecord, Flush, HistogramAggregate, MapperProfile, Point, Points, STANDARD_STATSD_PREFIXES,
     Series, SeriesKind, ServiceCheckRecord, ShardedAggregator, Sketch, SketchPoint, TagSet,
-    TagSetIter,
+    TagSetIter, Text,
 };
 
 pub use forward::{

@@ -2,17 +2,17 @@
 
 mod support;
 
+use dogpipe::Text;
 use dogpipe::{
     Compression, FileSink, Flush, Point, Serializer, SerializerConfig, Series, SeriesKind,
     ServiceCheckRecord, ServiceCheckStatus, Sketch, SketchPoint, write_flush,
 };
 use serde_json::{Value, json};
 use std::process::Command;
-use std::sync::Arc;
 use support::temp_dir;
 
-fn text(s: &str) -> Arc<[u8]> {
-    Arc::from(s.as_bytes())
+fn text(s: &str) -> Text {
+    Text::from(s)
 }
 
 fn flush() -> Flush {

@@ -2,6 +2,7 @@
 
 mod support;
 
+use dogpipe::Text;
 use dogpipe::{
     ApiKey, Compression, EventRecord, Flush, Forwarder, ForwarderConfig, Point, Priority,
     Serializer, SerializerConfig, Series, SeriesKind, ServiceCheckRecord, ServiceCheckStatus,
@@ -14,8 +15,8 @@ use support::{Answer, FakeClock, Intake, dead_url, pb, temp_dir};
 
 const KEY: &str = "0123456789abcdef-test-key";
 
-fn text(s: &str) -> Arc<[u8]> {
-    Arc::from(s.as_bytes())
+fn text(s: &str) -> Text {
+    Text::from(s)
 }
 
 fn series(name: &str) -> Series {

@@ -7,9 +7,9 @@ use dogpipe::{
     Compression, Endpoint, Flush, PayloadLimits, Point, Serializer, SerializerConfig, Series,
     SeriesKind, Sketch, SketchPoint,
 };
+use dogpipe::Text;
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
-use std::sync::Arc;
 
 /// Reads little pieces of the input, zeros when it runs out.
 struct Input<'a>(&'a [u8]);
@@ -30,8 +30,8 @@ impl<'a> Input<'a> {
         self.0 = rest;
         head
     }
-    fn text(&mut self) -> Arc<[u8]> {
-        Arc::from(self.bytes())
+    fn text(&mut self) -> Text {
+        Text::from(self.bytes())
     }
 }
 

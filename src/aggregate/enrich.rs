@@ -256,8 +256,8 @@ impl Enricher {
 
     fn record_host(&self, field: Option<&[u8]>, tag: Option<&[u8]>) -> Text {
         match (field.filter(|h| !h.is_empty()), tag) {
-            (Some(h), _) | (None, Some(h)) => Arc::from(h),
-            (None, None) => Arc::from(self.config.hostname.as_slice()),
+            (Some(h), _) | (None, Some(h)) => Text::new(h),
+            (None, None) => Text::new(&self.config.hostname),
         }
     }
 
@@ -318,8 +318,8 @@ pub(crate) fn timestamped(
         .map(|t| Tag::new(t.get(r.tag_bytes)))
         .collect();
     let tags = TagSet::from_sorted(&list);
-    let name: Text = Arc::from(r.name);
-    let host: Text = Arc::from(r.host);
+    let name = Text::new(r.name);
+    let host = Text::new(r.host);
     for v in m.values() {
         if !v.is_finite() {
             stats.non_finite += 1;

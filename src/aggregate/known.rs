@@ -25,7 +25,6 @@ use super::context::{Kind, hash_bytes};
 use super::output::{TagSet, Text};
 use crate::simd::prefetch_line;
 use std::cell::Cell;
-use std::sync::Arc;
 
 /// Longer names plus tags are not cached: the default read buffer (`DD_DOGSTATSD_BUFFER_SIZE`),
 /// so every line of a default setup may be. Long lines gain the most: their enrichment sorts and
@@ -53,8 +52,8 @@ impl ContextKey {
     #[inline]
     pub(crate) fn same(&self, name: &Text, host: &Text, tags: &TagSet, kind: Kind) -> bool {
         self.kind == kind
-            && Arc::ptr_eq(&self.name, name)
-            && Arc::ptr_eq(&self.host, host)
+            && Text::ptr_eq(&self.name, name)
+            && Text::ptr_eq(&self.host, host)
             && self.tags.ptr_eq(tags)
     }
 }
@@ -331,8 +330,8 @@ mod tests {
         ContextKey {
             hash: 1,
             kind: Kind::Counter,
-            name: Arc::from(name.as_bytes()),
-            host: Arc::from(&b""[..]),
+            name: Text::from(name.as_bytes()),
+            host: Text::default(),
             tags: TagSet::default(),
         }
     }

@@ -25,7 +25,7 @@ pub use engine::ShardedAggregator;
 pub use mapper::MapperProfile;
 pub use output::{
     EventRecord, Flush, Point, Points, Series, SeriesKind, ServiceCheckRecord, Sketch, SketchPoint,
-    TagSet, TagSetIter,
+    TagSet, TagSetIter, Text,
 };
 pub use stats::AggregateStats;
 

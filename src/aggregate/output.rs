@@ -1,36 +1,129 @@
 //! What a flush produces: plain data for the serializer.
 
 use crate::{AlertType, Priority, ServiceCheckStatus};
-use std::sync::Arc;
 use triomphe::ThinArc;
 
-/// An interned byte string (metric names, hosts). Clones share one allocation.
-pub(crate) type Text = Arc<[u8]>;
+/// An interned byte string: a metric name, a host or a tag. A thin pointer (8 bytes) to a
+/// reference count, a length and the bytes; clones share one allocation. Compares, orders and
+/// hashes as its bytes.
+///
+/// ```
+/// use dogpipe::Text;
+/// let name = Text::from("reqs");
+/// assert_eq!(&*name, b"reqs");
+/// assert_eq!(std::mem::size_of::<Text>(), 8);
+/// ```
+#[derive(Clone)]
+pub struct Text(ThinArc<(), u8>);
 
-/// One interned tag: a thin pointer (8 bytes) to a reference count, a length and the bytes.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Tag(ThinArc<(), u8>);
+/// One interned tag.
+pub(crate) type Tag = Text;
 
-impl Tag {
-    pub(crate) fn new(bytes: &[u8]) -> Tag {
-        Tag(ThinArc::from_header_and_slice((), bytes))
+impl Text {
+    /// A text holding a copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> Text {
+        Text(ThinArc::from_header_and_slice((), bytes))
     }
 
+    /// The bytes.
     #[inline]
-    pub(crate) fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         &self.0.slice
     }
 
-    /// Whether anything besides the holder of this reference holds the tag.
+    /// Whether both are the same allocation, not merely equal.
+    #[inline]
+    pub fn ptr_eq(a: &Text, b: &Text) -> bool {
+        std::ptr::eq(a.0.heap_ptr(), b.0.heap_ptr())
+    }
+
+    /// Whether anything besides the holder of this reference holds the text.
     pub(crate) fn is_shared(&self) -> bool {
         ThinArc::strong_count(&self.0) > 1
     }
 
-    /// The address of the tag's allocation (count, length, then the bytes), for prefetching.
+    /// The address of the text's allocation (count, length, then the bytes), for prefetching.
     /// Reads nothing behind the pointer: unlike the slice, whose length lives on the heap.
     #[inline]
     pub(crate) fn heap_ptr(&self) -> *const u8 {
         self.0.heap_ptr().cast()
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl AsRef<[u8]> for Text {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Text {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl PartialEq for Text {
+    #[inline]
+    fn eq(&self, other: &Text) -> bool {
+        Text::ptr_eq(self, other) || self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+impl From<&[u8]> for Text {
+    fn from(bytes: &[u8]) -> Text {
+        Text::new(bytes)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Text {
+    fn from(bytes: &[u8; N]) -> Text {
+        Text::new(bytes)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s.as_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Text {
+    fn from(bytes: Vec<u8>) -> Text {
+        Text::new(&bytes)
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::new(b"")
     }
 }
 
@@ -384,7 +477,7 @@ impl<'a> Iterator for TagSetIter<'a> {
 
 impl ExactSizeIterator for TagSetIter<'_> {}
 
-impl std::fmt::Debug for Tag {
+impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.bytes()))
     }

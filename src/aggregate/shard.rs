@@ -163,7 +163,8 @@ impl Shard {
             }
         }
         let reserve = |out: &mut Flush, series: usize, sketches: usize| {
-            out.series.reserve_exact(series.min(chunk.saturating_add(64)));
+            out.series
+                .reserve_exact(series.min(chunk.saturating_add(64)));
             out.sketches.reserve_exact(sketches.min(chunk));
         };
         reserve(&mut out, series, sketches);
@@ -326,7 +327,7 @@ fn suffixed(name: &[u8], suffix: &[u8]) -> Text {
     let mut v = Vec::with_capacity(name.len() + suffix.len());
     v.extend_from_slice(name);
     v.extend_from_slice(suffix);
-    Arc::from(v)
+    Text::from(v)
 }
 
 /// Emits the closed buckets of one context and marks their slots free.

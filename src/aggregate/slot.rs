@@ -182,7 +182,7 @@ pub(crate) struct Slot {
 
 /// The live slot of bucket `start`, reusing a flushed slot (or creating one) when absent.
 #[inline]
-pub(crate) fn slot_for(slots: &mut Vec<Slot>, kind: Kind, start: i64) -> Option<&mut Agg> {
+pub(crate) fn slot_for(slots: &mut Box<[Slot]>, kind: Kind, start: i64) -> Option<&mut Agg> {
     let pos = match slots.iter().position(|s| s.live && s.start == start) {
         Some(i) => i,
         None => match slots.iter().position(|s| !s.live) {
@@ -197,12 +197,14 @@ pub(crate) fn slot_for(slots: &mut Vec<Slot>, kind: Kind, start: i64) -> Option<
             None => {
                 // Grow one slot at a time: a context rarely holds more than two buckets, and
                 // the default growth (to four) would double what its slots cost.
-                slots.reserve_exact(1);
-                slots.push(Slot {
+                let mut grown = std::mem::take(slots).into_vec();
+                grown.reserve_exact(1);
+                grown.push(Slot {
                     start,
                     live: true,
                     agg: Agg::new(kind),
                 });
+                *slots = grown.into_boxed_slice();
                 slots.len() - 1
             }
         },
@@ -257,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_flushed_slot_is_reused_for_the_next_bucket() {
-        let mut slots = Vec::new();
+        let mut slots: Box<[Slot]> = Box::default();
         slot_for(&mut slots, Kind::Counter, 0)
             .unwrap()
             .add(1.0, 1.0);

@@ -59,11 +59,10 @@ pub(crate) fn series_strings(s: &Series) {
 mod tests {
     use super::*;
     use crate::{Point, SeriesKind};
-    use std::sync::Arc;
 
     #[test]
     fn prefetching_any_series_is_harmless_even_with_empty_strings_and_lists() {
-        let empty: Arc<[u8]> = Arc::from(&b""[..]);
+        let empty = crate::Text::default();
         for s in [
             Series {
                 name: empty.clone(),
@@ -74,9 +73,9 @@ mod tests {
                 points: crate::Points::new(),
             },
             Series {
-                name: Arc::from(&b"a"[..]),
+                name: crate::Text::from("a"),
                 host: empty.clone(),
-                tags: vec![empty.clone(), Arc::from(&b"env:prod"[..])].into(),
+                tags: vec![empty.clone(), crate::Text::from("env:prod")].into(),
                 kind: SeriesKind::Rate,
                 interval: 10,
                 points: smallvec::smallvec![Point {

@@ -4,8 +4,8 @@
 //! written once, straight into the payload's staging buffer. Zero scalars and empty strings are
 //! omitted (proto3); repeated strings are always written.
 
+use crate::Text;
 use crate::{Series, SeriesKind, Sketch, SketchPoint};
-use std::sync::Arc;
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -252,22 +252,22 @@ pub(crate) struct SeriesLayout {
 /// most flushes have one host for every series.
 #[derive(Debug, Default)]
 pub(crate) struct HostResource {
-    host: Option<Arc<[u8]>>,
+    host: Option<Text>,
     entry: Vec<u8>,
 }
 
 impl HostResource {
     /// The encoded entry for `host`.
     #[inline]
-    pub(crate) fn entry(&mut self, host: &Arc<[u8]>) -> &[u8] {
-        if !self.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host)) {
+    pub(crate) fn entry(&mut self, host: &Text) -> &[u8] {
+        if !self.host.as_ref().is_some_and(|h| Text::ptr_eq(h, host)) {
             self.encode(host);
         }
         &self.entry
     }
 
     #[cold]
-    fn encode(&mut self, host: &Arc<[u8]>) {
+    fn encode(&mut self, host: &Text) {
         let len = resource_len(b"host", host);
         self.entry.clear();
         self.entry.resize(ld_len(len), 0);
@@ -475,7 +475,6 @@ pub(crate) fn write_sketch(out: &mut [u8], s: &Sketch, body_len: usize) -> bool 
 mod tests {
     use super::*;
     use crate::Point;
-    use std::sync::Arc;
 
     #[test]
     fn varint_len_matches_the_written_length() {
@@ -507,7 +506,7 @@ mod tests {
 
     #[test]
     fn computed_sizes_match_the_bytes_written() {
-        let t = |s: &str| -> Arc<[u8]> { Arc::from(s.as_bytes()) };
+        let t = |s: &str| -> Text { Text::from(s) };
         let series = Series {
             name: t("a.b"),
             host: t(""),

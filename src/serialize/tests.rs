@@ -8,6 +8,7 @@
 
 use super::proto::{TagRole, tag_role};
 use super::*;
+use crate::Text;
 use crate::{
     AlertType, EventRecord, Flush, Point, Priority, Series, SeriesKind, ServiceCheckRecord,
     ServiceCheckStatus, Sketch, SketchPoint,
@@ -15,7 +16,6 @@ use crate::{
 use proptest::prelude::*;
 use prost::Message;
 use std::io::Read;
-use std::sync::Arc;
 
 /// The spec's §7.2 / §7.4 schema; strings as bytes so that non-UTF-8 input round-trips.
 pub(crate) mod pb {
@@ -116,8 +116,8 @@ pub(crate) mod pb {
     }
 }
 
-fn t(s: &[u8]) -> Arc<[u8]> {
-    Arc::from(s)
+fn t(s: &[u8]) -> Text {
+    Text::from(s)
 }
 
 pub(crate) fn decompress(p: &Payload) -> Vec<u8> {
@@ -689,11 +689,11 @@ fn an_empty_flush_produces_no_payload() {
     assert_eq!(stats, SerializeStats::default());
 }
 
-fn arb_text() -> impl Strategy<Value = Arc<[u8]>> {
+fn arb_text() -> impl Strategy<Value = Text> {
     prop_oneof![
-        3 => "[a-z.]{1,12}".prop_map(|s| Arc::from(s.as_bytes())),
-        1 => prop::collection::vec(any::<u8>(), 0..40).prop_map(|v| Arc::from(&v[..])),
-        1 => "(device|dd\\.internal\\.resource):[a-z:]{0,8}".prop_map(|s| Arc::from(s.as_bytes())),
+        3 => "[a-z.]{1,12}".prop_map(|s| Text::from(s.as_bytes())),
+        1 => prop::collection::vec(any::<u8>(), 0..40).prop_map(Text::from),
+        1 => "(device|dd\\.internal\\.resource):[a-z:]{0,8}".prop_map(|s| Text::from(s.as_bytes())),
     ]
 }
 
