@@ -42,6 +42,8 @@ sleep 1 # let the queue drain
 cpu1=$(cpu); t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
+# How long each flush held the ingest thread (making chunks, waiting on the serializer).
+held=$(grep -o "held_ingest_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 summary=$(grep "packets=" "$work/stderr" | tail -1 || true)
 field() { grep -o " $1=[0-9]*" <<<"$summary" | head -1 | cut -d= -f2; }
 ok=$(field ok); bad=$(field bad)
@@ -60,5 +62,6 @@ print(json.dumps({
   "kernel_drops": int("$(field kernel_drops)" or 0),
   "truncated": int("$(field truncated)" or 0),
   "live_contexts": int("$(field contexts)" or 0),
+  "flush_held_ingest_ms": [${held}],
 }))
 PY

@@ -11,8 +11,10 @@
 //!   connection's reader, so back-pressure reaches the sender.
 //! - parser → shards: the aggregator's bounded batch queues; **block**.
 //! - flusher → sender: a flush goes in chunks of `DOGPIPE_FLUSH_CHUNK` series and sketches
-//!   (4096), at most 2 chunks queued; **blocks** the flusher (as the Agent's flush blocks on
-//!   its serializer), so a flush of many contexts is never held whole. Bounded memory for
+//!   (4096), at most `DOGPIPE_FLUSH_QUEUE` chunks queued (4); **blocks** the flusher (as the
+//!   Agent's flush blocks on its serializer), so a flush of many contexts is never held whole.
+//!   The ingest thread is the flusher: while the sender is behind, datagrams wait in the socket
+//!   buffers (each summary line says how long: `held_ingest_ms`). Bounded memory for
 //!   undelivered data is the forwarder's retry queue, which drops the oldest payload and counts it.
 
 use super::health::{self, Heartbeat};
@@ -36,8 +38,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Series and sketches per chunk of a flush on its way to the sender (`DOGPIPE_FLUSH_CHUNK`).
 const FLUSH_CHUNK: usize = 4096;
-/// Chunks queued between the flusher and the sender.
-const FLUSH_QUEUE: usize = 2;
+/// Chunks queued between the flusher and the sender (`DOGPIPE_FLUSH_QUEUE`).
+const FLUSH_QUEUE: usize = 4;
 
 /// Messages of a packet handed to the engine together.
 const BATCH: usize = 16;
@@ -186,6 +188,7 @@ struct Plan {
     shards: usize,
     queue_packets: usize,
     flush_chunk: usize,
+    flush_queue: usize,
     grace: Duration,
     health_port: u16,
     output_dir: PathBuf,
@@ -280,6 +283,9 @@ fn plan(settings: &Settings) -> Result<Plan, AgentError> {
         flush_chunk: settings
             .u64("dogpipe_flush_chunk")?
             .map_or(FLUSH_CHUNK, |n| to_usize(n).max(1)),
+        flush_queue: settings
+            .u64("dogpipe_flush_queue")?
+            .map_or(FLUSH_QUEUE, |n| to_usize(n).max(1)),
         grace: Duration::from_secs(
             settings
                 .u64("dogpipe_shutdown_grace_seconds")?
@@ -437,7 +443,7 @@ impl Agent {
             (None, None)
         };
 
-        let (flush_tx, flush_rx) = crossbeam_channel::bounded::<ToSender>(FLUSH_QUEUE);
+        let (flush_tx, flush_rx) = crossbeam_channel::bounded::<ToSender>(plan.flush_queue);
         let sender = {
             let (telemetry, log) = (Arc::clone(&telemetry), Arc::clone(&log));
             let serializer = Serializer::new(plan.serializer.clone());
@@ -661,12 +667,14 @@ impl Ingest {
     /// Flushes the engine to the sender chunk by chunk; false when the sender is gone.
     fn flush(&mut self, now: i64, include_open: bool, flushes: &Sender<ToSender>) -> bool {
         let mut sent = true;
+        let started = std::time::Instant::now();
         self.engine
             .flush(now, include_open, self.flush_chunk, |chunk| {
                 sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
             });
+        let held = started.elapsed();
         self.note_stats();
-        sent && flushes.send(ToSender::End).is_ok()
+        sent && flushes.send(ToSender::End { held }).is_ok()
     }
 
     fn note_stats(&mut self) {
@@ -787,8 +795,9 @@ impl Ingest {
 enum ToSender {
     /// Part of a flush.
     Chunk(Flush),
-    /// The flush is complete.
-    End,
+    /// The flush is complete; it held the ingest thread this long (making the chunks and
+    /// waiting while the sender was `DOGPIPE_FLUSH_QUEUE` chunks behind).
+    End { held: Duration },
 }
 
 fn sender_loop(
@@ -836,10 +845,11 @@ fn sender_loop(
                     ));
                 }
             }
-            Ok(ToSender::End) => {
+            Ok(ToSender::End { held }) => {
                 let [series, sketches, events, service_checks] = std::mem::take(&mut counts);
                 log(&format!(
-                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} | {}",
+                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} held_ingest_ms={} | {}",
+                    held.as_millis(),
                     telemetry.summary()
                 ));
             }
