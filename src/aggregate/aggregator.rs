@@ -199,10 +199,11 @@ impl Aggregator {
             .shard
             .flush(now, include_open, &zero_buckets, out, chunk, each);
         if expired > 0 {
-            // The cache holds contexts' strings: forget it, so that those of the contexts that
-            // just expired are released (it refills on the next sample of each line, without
-            // allocating).
-            self.known.clear();
+            // The cache holds contexts' strings: forget the lines of the contexts that just
+            // expired, so that their strings are released. (A live context whose hash equals an
+            // expired one's loses its lines too, and finds them again on the slow path.)
+            let shard = &self.shard;
+            self.known.forget(|hash| shard.expired(hash));
             self.shard.sweep();
         }
     }

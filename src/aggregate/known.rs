@@ -131,7 +131,7 @@ pub(crate) struct KnownLines {
     /// Capacity of every slot's buffer, and the most it may reach.
     bytes: usize,
     budget: usize,
-    /// Slots filled since the last clear, so a clear costs what was filled.
+    /// Slots holding a line, so forgetting costs what was filled.
     filled: Vec<usize>,
 }
 
@@ -303,22 +303,25 @@ impl KnownLines {
         }
     }
 
-    /// Forgets every line (the contexts they point to may be gone).
-    pub(crate) fn clear(&mut self) {
-        for &i in &self.filled {
-            if let Some(slot) = self.slots.get_mut(i) {
-                slot.kind = None;
-                slot.context = None;
+    /// Forgets the lines whose context hash `gone` accepts (the contexts that just expired),
+    /// keeping the others, so that an expiry does not send every line back to the slow path.
+    pub(crate) fn forget(&mut self, gone: impl Fn(u64) -> bool) {
+        let ways = self.ways.max(1);
+        let (slots, hashes) = (&mut self.slots, &mut self.hashes);
+        self.filled.retain(|&i| {
+            let Some(slot) = slots.get_mut(i) else {
+                return false;
+            };
+            if !slot.context.as_ref().is_some_and(|k| gone(k.hash)) {
+                return true;
             }
-            if let Some(h) = self
-                .hashes
-                .get_mut(i / self.ways.max(1))
-                .and_then(|h| h.0.get_mut(i % self.ways.max(1)))
-            {
+            slot.kind = None;
+            slot.context = None;
+            if let Some(h) = hashes.get_mut(i / ways).and_then(|h| h.0.get_mut(i % ways)) {
                 *h = 0;
             }
-        }
-        self.filled.clear();
+            false
+        });
     }
 }
 
@@ -368,8 +371,26 @@ mod tests {
             ..line(b"a", b"x:1,y:2")
         };
         assert!(k.get(&card).is_none());
-        k.clear();
+        k.forget(|_| true);
         assert!(k.get(&line(b"a", b"x:1,y:2")).is_none());
+    }
+
+    #[test]
+    fn forgetting_expired_contexts_keeps_the_other_lines() {
+        let mut k = KnownLines::new(64);
+        let keyed = |name: &str, hash: u64| ContextKey { hash, ..key(name) };
+        k.put(&line(b"a", b""), keyed("a", 10));
+        k.put(&line(b"b", b""), keyed("b", 20));
+        k.put(&line(b"c", b""), keyed("c", 30));
+        k.forget(|h| h == 20);
+        assert!(k.get(&line(b"a", b"")).is_some());
+        assert!(k.get(&line(b"b", b"")).is_none(), "its context expired");
+        assert!(k.get(&line(b"c", b"")).is_some());
+        // The freed slot is filled again, and forgetting everything empties the cache.
+        k.put(&line(b"b", b""), keyed("b", 21));
+        assert!(k.get(&line(b"b", b"")).is_some());
+        k.forget(|_| true);
+        assert!(k.get(&line(b"a", b"")).is_none());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) struct Shard {
     /// Series name suffixes of histograms: aggregates then percentiles.
     suffixes: Vec<(Vec<u8>, SeriesKind)>,
     scratch: Vec<usize>,
+    /// Hashes of the contexts the last flush removed, sorted.
+    expired: Vec<u64>,
 }
 
 impl Shard {
@@ -58,6 +60,7 @@ impl Shard {
             stats: AggregateStats::default(),
             suffixes,
             scratch: Vec::new(),
+            expired: Vec::new(),
         }
     }
 
@@ -172,6 +175,8 @@ impl Shard {
         let config = &*self.config;
         let suffixes = &self.suffixes;
         let scratch = &mut self.scratch;
+        let gone = &mut self.expired;
+        gone.clear();
         let expired = self.store.retain(|c| {
             let before = (out.series.len(), out.sketches.len());
             emit(
@@ -195,13 +200,23 @@ impl Shard {
                 } else {
                     0
                 };
-            c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now
+            let keep = c.slots.iter().any(|s| s.live) || c.last_seen.saturating_add(ttl) >= now;
+            if !keep {
+                gone.push(c.hash);
+            }
+            keep
         });
+        gone.sort_unstable();
         if !out.is_empty() {
             each(out);
         }
         self.stats.contexts_expired += expired as u64;
         expired
+    }
+
+    /// Whether the last flush removed a context of this hash.
+    pub(crate) fn expired(&self, hash: u64) -> bool {
+        self.expired.binary_search(&hash).is_ok()
     }
 
     /// See [`ContextStore::sweep`].
