@@ -149,10 +149,11 @@
 //! **Memory.** A context costs about 200 bytes (a counter with a 30-byte name, measured by
 //! `tests/aggregate_memory.rs`); contexts with the same tags share one interned tag set, and a
 //! context with a tag set of its own adds the set: 32 bytes, plus 8 bytes per tag, each tag
-//! string itself being interned once per shard (≈ 330 bytes in all for 5 tags totalling 70
+//! string itself being interned once per shard (≈ 335 bytes in all for 5 tags totalling 70
 //! bytes). A set that differs by a few tags from another of the same metric (one tag such as a
-//! pod or request id varies) is held as that difference, so its size does not grow with the
-//! tags it shares (≈ 330 bytes a context with 20 shared tags and one of its own). Live contexts
+//! pod or request id varies) and shares at least eight with it is held as that difference, so
+//! its size does not grow with the tags it shares (≈ 330 bytes a context with 20 shared tags
+//! and one of its own). Live contexts
 //! are capped by [`AggregatorConfig::with_context_limit`] (default [`DEFAULT_CONTEXT_LIMIT`],
 //! 500 000, so about 100–165 MB at most for such contexts): over it, samples of new contexts
 //! are dropped and counted in [`AggregateStats::context_limit`] while existing contexts keep

@@ -163,8 +163,9 @@ impl Aggregator {
 
     /// Like [`flush`](Self::flush) (or [`flush_all`](Self::flush_all) when `include_open`), but
     /// hands the output to `each` in chunks of about `chunk` series and sketches, as it is made:
-    /// a flush of many contexts is never held whole. The first chunk carries the timestamped
-    /// series, events and service checks; `each` is not called for an empty flush.
+    /// a flush of many contexts is never held whole. The first chunk also carries what was
+    /// received since the last flush and is not aggregated (timestamped series, events, service
+    /// checks), however many; `each` is not called for an empty flush.
     ///
     /// ```
     /// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, ParserConfig};

@@ -8,9 +8,10 @@
 //!
 //! Stored strings are interned: every context holding the tag `env:prod` shares one [`Tag`], and
 //! contexts with the same tags share one [`TagSet`] (8 bytes per tag: it holds no bytes of its
-//! own). A new set that differs by a few tags from the last flat set made for its metric name
-//! (or, for a new name, the last flat set made) is held as that difference: high cardinality
-//! from one varying tag costs 8 bytes per context, not 8 per tag.
+//! own). A new set that differs by a few tags from the last large flat set made for its metric
+//! name (or, for a new name, the last one made since the last sweep) is held as that
+//! difference when it saves at least eight tags: high cardinality from one varying tag costs a
+//! set of ≈ 72 bytes per context whatever the number of tags it shares.
 
 use super::known::ContextKey;
 use super::output::{Tag, TagSet, Text};
@@ -204,8 +205,10 @@ impl Interned for Text {
     }
 }
 
-/// Fewest tags a difference must save over a flat set.
-const MIN_SAVED: usize = 4;
+/// Fewest tags a difference must save over a flat set: a flat set holds 8 bytes per tag, a
+/// difference 8 per added tag plus a 24-byte box (32 with the allocator's header), and every
+/// read of it goes through its base; eight tags' worth nets at least 32 bytes.
+const MIN_SAVED: usize = 8;
 
 /// `r`'s tags as a difference from `base` when that is smaller than a flat
 /// set: few tags added (interned here), any removed.
@@ -228,12 +231,14 @@ fn difference(base: &TagSet, r: &ContextRef<'_>, interner: &mut Interner<Tag>) -
             i += 1;
             continue;
         }
-        // A difference holds 8 bytes per added tag where a flat set holds 8 per tag, and every
-        // read of it goes through its base too: make one only when it saves at least 32 bytes.
         if added.len() == MAX_ADDED || added.len() + 1 + MIN_SAVED > r.tags.len() {
             return None;
         }
         added.push((bytes, u8::try_from(i).ok()?));
+    }
+    // (Also when nothing was added: a subset of the base must be large enough too.)
+    if added.len() + MIN_SAVED > r.tags.len() {
+        return None;
     }
     for k in i..base_tags.len() {
         removed |= 1 << k;
@@ -378,7 +383,9 @@ impl ContextStore {
                 scratch.extend(r.tags.iter().map(|t| interner.intern(t.get(r.tag_bytes))));
                 let set = TagSet::from_sorted(scratch);
                 scratch.clear();
-                if set.can_be_base() && set.len() > 1 {
+                // Only a set large enough for a difference from it to pay becomes a base (a
+                // small one would push out a good base of the name).
+                if set.can_be_base() && set.len() > MIN_SAVED {
                     *last_base = Some(set.clone());
                     match bases.entry(
                         name_hash,
@@ -451,14 +458,13 @@ impl ContextStore {
     /// Forgets the tag sets and strings no context (or anything else) holds any more.
     pub(crate) fn sweep(&mut self) {
         self.last_base = None;
-        self.tag_sets.retain(|t| t.is_shared());
-        // Then the bases that only this table and the set table hold (the differences made
-        // from them just went), and those sets.
-        let bases = self.bases.len();
+        // Differences first: each holds its base, so only once they are gone does a base that
+        // nothing else uses show as unshared. Then the bases only this table and the set table
+        // hold, then the flat sets.
+        self.tag_sets
+            .retain(|t| t.base().is_none() || t.is_shared());
         self.bases.retain(|(_, set)| set.references() > 2);
-        if self.bases.len() < bases {
-            self.tag_sets.retain(|t| t.is_shared());
-        }
+        self.tag_sets.retain(|t| t.is_shared());
         self.interner.sweep();
         self.tags.sweep();
     }
@@ -605,38 +611,82 @@ mod tests {
 
     #[test]
     fn a_set_that_differs_a_little_from_its_names_base_holds_only_the_difference() {
+        const A: &str = "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9,j:10,k:11,l:12";
+        const Q: &str = "q:1,r:2,s:3,t:4,u:5,v:6,w:7,x:8,y:9,z:10";
         let mut store = ContextStore::default();
-        let tags = b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8";
-        let first = insert(&mut store, b"m", tags);
+        let mut m = |tags: &str| insert(&mut store, b"m", tags.as_bytes());
+        let first = m(A);
         assert!(first.base().is_none());
-        let second = insert(&mut store, b"m", b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
+        let second = m(&format!("{A},pod:7"));
         assert!(second.base().is_some_and(|b| b.ptr_eq(&first)));
         assert_eq!(second.flat().len(), 1, "only the added tag");
-        assert_same(&second, b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
+        assert_same(&second, format!("{A},pod:7").as_bytes());
         // Removed and added in the middle and at both ends.
-        let third = insert(&mut store, b"m", b"0:0,a:1,c:3,cc:1,d:4,f:6,g:7,h:8,z:9");
+        let mixed = "0:0,a:1,c:3,cc:1,d:4,f:6,g:7,h:8,i:9,j:10,k:11,l:12,z:9";
+        let third = m(mixed);
         assert!(third.base().is_some());
-        assert_same(&third, b"0:0,a:1,c:3,cc:1,d:4,f:6,g:7,h:8,z:9");
-        // A difference saving fewer than four tags is not worth a base: flat.
-        let small = insert(&mut store, b"m", b"a:1,b:2,c:3,pod:1");
+        assert_same(&third, mixed.as_bytes());
+        // A large subset of the base is a difference too; a small one is flat, and does not
+        // push the name's base out.
+        let subset = m("a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9,j:10,k:11");
+        assert!(subset.base().is_some());
+        let small = m("a:1,b:2");
         assert!(small.base().is_none());
+        let after_small = m(&format!("{A},pod:8"));
+        assert!(after_small.base().is_some_and(|b| b.ptr_eq(&first)));
         // Too different: flat, and the new base of the name.
-        let fourth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5,v:6");
+        let fourth = m(Q);
         assert!(fourth.base().is_none());
-        let fifth = insert(&mut store, b"m", b"q:1,r:2,s:3,t:4,u:5,v:6,w:7");
+        let fifth = m(&format!("{Q},zz:1"));
         assert!(fifth.base().is_some_and(|b| b.ptr_eq(&fourth)));
         // A name without a base of its own starts from the last flat set made.
-        let other = insert(&mut store, b"n", b"q:1,r:2,s:3,t:4,u:5,v:6,w:8");
+        let other = insert(&mut store, b"n", format!("{Q},zz:2").as_bytes());
         assert!(other.base().is_some_and(|b| b.ptr_eq(&fourth)));
         // The same tags again: the same set.
-        let again = insert(&mut store, b"m2", b"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,pod:7");
+        let again = insert(&mut store, b"m2", format!("{A},pod:7").as_bytes());
         assert!(again.ptr_eq(&second));
 
-        drop((first, second, third, small, fourth, fifth, other, again));
-        assert_eq!(store.retain(|_| false), 8);
+        let sets = [
+            first,
+            second,
+            third,
+            subset,
+            small,
+            after_small,
+            fourth,
+            fifth,
+            other,
+            again,
+        ];
+        let contexts = sets.len() - 1; // `again` is `second`'s set, another context
+        drop(sets);
+        assert_eq!(store.retain(|_| false), contexts + 1);
         assert_eq!(store.tag_sets.len(), 0, "every set is released");
         assert_eq!(store.bases.len(), 0);
         assert_eq!(store.tags.len(), 0);
+    }
+
+    #[test]
+    fn a_replaced_base_is_released_with_its_differences() {
+        // For each of 16 names: a base, a difference from it, then another base that stays.
+        // Sixteen, so that the set table's order visits some bases before their differences.
+        let mut store = ContextStore::default();
+        let mut kept = Vec::new();
+        for n in 0..16 {
+            let name = format!("m{n}");
+            let a: Vec<String> = (0..10).map(|t| format!("a{n}.{t}:x")).collect();
+            let q: Vec<String> = (0..10).map(|t| format!("q{n}.{t}:x")).collect();
+            let a = a.join(",");
+            let base = insert(&mut store, name.as_bytes(), a.as_bytes());
+            let d = insert(&mut store, name.as_bytes(), format!("{a},pod:1").as_bytes());
+            assert!(d.base().is_some_and(|b| b.ptr_eq(&base)));
+            kept.push(insert(&mut store, name.as_bytes(), q.join(",").as_bytes()));
+        }
+        // Every context but the kept ones expires.
+        assert_eq!(store.retain(|c| kept.iter().any(|k| c.tags.ptr_eq(k))), 32);
+        assert_eq!(store.tag_sets.len(), 16, "only the kept sets are left");
+        assert_eq!(store.bases.len(), 16);
+        assert_eq!(store.tags.len(), 160);
     }
 
     proptest::proptest! {

@@ -329,7 +329,9 @@ impl ShardedAggregator {
     }
 
     /// See [`Aggregator::flush_in_chunks`](crate::Aggregator::flush_in_chunks): the shards
-    /// flush at once, and their chunks reach `each` as they come. Waits for every shard.
+    /// flush at once, and their chunks reach `each` as they come, after one chunk of what was
+    /// received and not aggregated (timestamped series, events, service checks). Waits for
+    /// every shard.
     pub fn flush_in_chunks(
         &mut self,
         now: i64,
