@@ -11,6 +11,7 @@
 # Reports messages accepted per second, dogpipe's CPU (utime+stime from /proc/<pid>/stat, as a
 # share of one core), its peak RSS (VmHWM), datagrams the kernel dropped (SO_RXQ_OVFL, UDP) and
 # what blast could not send. Not a test: it measures, it does not assert.
+# The receive buffer is 8 MiB unless DD_DOGSTATSD_SO_RCVBUF is set in the environment.
 set -euo pipefail
 corpus=${1:?corpus}; transport=${2:?udp|uds|uds-stream}; rate=${3:?rate}; seconds=${4:?seconds}
 contexts=${5:-0}
@@ -21,7 +22,7 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 DD_DOGSTATSD_PORT=__random__ DD_DOGSTATSD_SOCKET="$work/dsd.sock" \
-DD_DOGSTATSD_STREAM_SOCKET="$work/dsd-stream.sock" DD_DOGSTATSD_SO_RCVBUF=8388608 \
+DD_DOGSTATSD_STREAM_SOCKET="$work/dsd-stream.sock" DD_DOGSTATSD_SO_RCVBUF=${DD_DOGSTATSD_SO_RCVBUF:-8388608} \
 DD_HEALTH_PORT=0 DOGPIPE_OUTPUT_DIR="$work/out" DD_DOGSTATSD_CONTEXT_LIMIT=2000000 \
   "$bin" run 2>"$work/stderr" &
 pid=$!
@@ -42,7 +43,8 @@ sleep 1 # let the queue drain
 cpu1=$(cpu); t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
-# How long each flush held the ingest thread (making chunks, waiting on the serializer).
+# How long each flush held the ingest thread (making chunks, waiting on the serializer); the
+# last one listed is the shutdown flush, after blast has stopped.
 held=$(grep -o "held_ingest_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 summary=$(grep "packets=" "$work/stderr" | tail -1 || true)
 field() { grep -o " $1=[0-9]*" <<<"$summary" | head -1 | cut -d= -f2; }
