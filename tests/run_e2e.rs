@@ -211,6 +211,7 @@ fn metrics_over_udp_unix_datagram_and_stream_reach_the_file_sink() {
         "one payload per chunk of one: {index}"
     );
     assert!(stderr.contains("flush series="), "{stderr}");
+    assert!(stderr.contains("held_ingest_ms="), "{stderr}");
     assert!(stderr.contains("truncated=1"), "{stderr}");
     assert!(stderr.contains("metrics ok=5 bad=1"), "{stderr}");
     assert!(stderr.contains("service_checks ok=1"), "{stderr}");

@@ -8,10 +8,10 @@ use super::output::Flush;
 use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
 use crate::{Message, Metric};
+use std::sync::Arc;
 
 /// Messages [`Aggregator::insert_all`] looks up together.
 const AHEAD: usize = 16;
-use std::sync::Arc;
 
 /// Aggregates DogStatsD messages into the series and sketches the Datadog Agent would send.
 ///
@@ -149,16 +149,12 @@ impl Aggregator {
     /// timestamped series, events and service checks received since the last flush; then removes
     /// expired contexts.
     pub fn flush(&mut self, now: i64) -> Flush {
-        let mut all = Flush::default();
-        self.flush_inner(now, false, usize::MAX, &mut |chunk| all.append(chunk));
-        all
+        Flush::joined(|each| self.flush_inner(now, false, usize::MAX, each))
     }
 
     /// Like [`flush`](Self::flush) but emits the open buckets too: for shutdown.
     pub fn flush_all(&mut self, now: i64) -> Flush {
-        let mut all = Flush::default();
-        self.flush_inner(now, true, usize::MAX, &mut |chunk| all.append(chunk));
-        all
+        Flush::joined(|each| self.flush_inner(now, true, usize::MAX, each))
     }
 
     /// Like [`flush`](Self::flush) (or [`flush_all`](Self::flush_all) when `include_open`), but

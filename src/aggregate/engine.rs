@@ -316,16 +316,12 @@ impl ShardedAggregator {
 
     /// See [`Aggregator::flush`](crate::Aggregator::flush). Waits for every shard.
     pub fn flush(&mut self, now: i64) -> Flush {
-        let mut all = Flush::default();
-        self.flush_inner(now, false, usize::MAX, &mut |chunk| all.append(chunk));
-        all
+        Flush::joined(|each| self.flush_inner(now, false, usize::MAX, each))
     }
 
     /// See [`Aggregator::flush_all`](crate::Aggregator::flush_all). Waits for every shard.
     pub fn flush_all(&mut self, now: i64) -> Flush {
-        let mut all = Flush::default();
-        self.flush_inner(now, true, usize::MAX, &mut |chunk| all.append(chunk));
-        all
+        Flush::joined(|each| self.flush_inner(now, true, usize::MAX, each))
     }
 
     /// See [`Aggregator::flush_in_chunks`](crate::Aggregator::flush_in_chunks): the shards

@@ -632,6 +632,13 @@ impl Flush {
             && self.service_checks.is_empty()
     }
 
+    /// Every chunk `flush` hands to its callback, joined into one flush.
+    pub(crate) fn joined(flush: impl FnOnce(&mut dyn FnMut(Flush))) -> Flush {
+        let mut all = Flush::default();
+        flush(&mut |chunk| all.append(chunk));
+        all
+    }
+
     /// Moves everything `more` holds to the end of `self` (taking `more`'s vectors whole when
     /// `self`'s are empty, so nothing is copied when one chunk holds everything).
     pub fn append(&mut self, more: Flush) {
