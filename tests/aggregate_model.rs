@@ -468,3 +468,88 @@ proptest! {
         prop_assert_eq!(engine.stats().live_contexts, 0);
     }
 }
+
+#[derive(Debug, Clone)]
+enum Turn {
+    Step(Step),
+    /// Takes the next chunk of the flush under way.
+    Chunk,
+}
+
+fn turn() -> impl Strategy<Value = Turn> {
+    prop_oneof![3 => step().prop_map(Turn::Step), 2 => Just(Turn::Chunk)]
+}
+
+/// The flush under way: what the reference emitted when it began, and the chunks taken so far.
+type UnderWay = Option<(Vec<String>, Flush)>;
+
+/// Takes the rest of the flush under way and checks it against the reference's.
+fn finish(agg: &mut Aggregator, under_way: &mut UnderWay) -> Result<(), TestCaseError> {
+    if let Some((expected, mut got)) = under_way.take() {
+        while let Some(part) = agg.next_flush_chunk(usize::MAX) {
+            got.append(part);
+        }
+        prop_assert!(!agg.is_flushing());
+        prop_assert_eq!(render(&got), expected);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Samples inserted between the chunks of a flush (new contexts too, which make the table
+    /// grow under the walk) change nothing in it: it equals a flush taken whole when it began,
+    /// and the samples are the next flush's.
+    #[test]
+    fn property_test_a_flush_taken_between_inserts_equals_one_taken_at_once(
+        turns in prop::collection::vec(turn(), 1..150),
+        chunk in 1usize..6,
+    ) {
+        let config = AggregatorConfig::default().with_hostname("agent");
+        let mut stepped = Aggregator::new(config.clone().with_known_lines(4));
+        let mut reference = Aggregator::new(config.with_known_lines(0));
+        let parser = ParserConfig::default();
+        let mut now = 1_700_000_000i64;
+        let mut under_way: UnderWay = None;
+        for t in turns {
+            match t {
+                Turn::Step(Step::Sample { name, ty, tags, values, rate }) => {
+                    let l = line(name, ty, &tags, &values, rate);
+                    let m = parse_message(l.as_bytes(), &parser).unwrap();
+                    stepped.insert(&m, now);
+                    reference.insert(&m, now);
+                }
+                Turn::Step(Step::Advance(d)) => now += d,
+                Turn::Step(Step::Flush) => {
+                    if stepped.is_flushing() {
+                        prop_assert!(!stepped.begin_flush(now, false));
+                    }
+                    finish(&mut stepped, &mut under_way)?;
+                    let expected = render(&reference.flush(now));
+                    prop_assert!(stepped.begin_flush(now, false));
+                    under_way = Some((expected, Flush::default()));
+                }
+                Turn::Chunk => {
+                    let Some((_, got)) = under_way.as_mut() else { continue };
+                    match stepped.next_flush_chunk(chunk) {
+                        Some(part) => {
+                            let items = part.series.len() + part.sketches.len();
+                            prop_assert!(!part.is_empty());
+                            prop_assert!(items < chunk + 5, "{} items in a chunk of {}", items, chunk);
+                            got.append(part);
+                        }
+                        None => finish(&mut stepped, &mut under_way)?,
+                    }
+                }
+            }
+        }
+        finish(&mut stepped, &mut under_way)?;
+        for later in [15, 400] {
+            now += later;
+            prop_assert_eq!(render(&stepped.flush(now)), render(&reference.flush(now)));
+            prop_assert_eq!(stepped.stats().live_contexts, reference.stats().live_contexts);
+        }
+        prop_assert_eq!(render(&stepped.flush_all(now)), render(&reference.flush_all(now)));
+    }
+}

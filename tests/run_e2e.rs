@@ -307,3 +307,79 @@ fn an_invalid_setting_stops_start_up_naming_the_variable() {
         "{stderr}"
     );
 }
+
+/// A flush of the single-shard engine goes a chunk at a time between packets: samples sent
+/// while the periodic flush is under way are neither lost nor counted twice.
+#[test]
+fn samples_sent_during_a_periodic_flush_are_counted_once() {
+    const COUNTERS: usize = 400;
+    let dir = temp_dir("e2e-under-way");
+    let out = dir.join("out");
+    let dgram = dir.join("dsd.socket");
+    let agent = Agent::start(&[
+        ("DD_DOGSTATSD_PORT", "0".into()),
+        ("DD_DOGSTATSD_SOCKET", dgram.display().to_string()),
+        ("DOGPIPE_OUTPUT_DIR", out.display().to_string()),
+        ("DOGPIPE_SHARDS", "0".into()),
+        // One payload per series, one chunk queued: the flush lasts while samples arrive.
+        ("DOGPIPE_FLUSH_CHUNK", "1".into()),
+        ("DOGPIPE_FLUSH_QUEUE", "1".into()),
+    ]);
+    agent.wait_for("writing requests to");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (stop, dgram) = (Arc::clone(&stop), dgram.clone());
+        std::thread::spawn(move || {
+            let uds = UnixDatagram::unbound().unwrap();
+            let mut rounds = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                for part in (0..COUNTERS).collect::<Vec<_>>().chunks(50) {
+                    let packet: String = part.iter().map(|i| format!("under.c{i}:1|c\n")).collect();
+                    uds.send_to(packet.as_bytes(), &dgram).unwrap();
+                }
+                rounds += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            rounds
+        })
+    };
+    // The first periodic flush that emits something: within two flush intervals.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let flushed = agent
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("flush series=") && !l.contains("flush series=0 "));
+        if flushed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no periodic flush");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let rounds = sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, stderr) = agent.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("flush_ms="), "{stderr}");
+
+    assert!(!stderr.contains("not a setting"), "{stderr}");
+    let mut totals = std::collections::BTreeMap::new();
+    for s in sink_series(&out)
+        .into_iter()
+        .filter(|s| s.metric.starts_with("under."))
+    {
+        let sum: f64 = s.points.iter().map(|p| p.value * 10.0).sum();
+        *totals.entry(s.metric.clone()).or_insert(0.0) += sum;
+    }
+    assert_eq!(totals.len(), COUNTERS, "{stderr}");
+    for (name, total) in totals {
+        assert!(
+            (total - rounds as f64).abs() < 1e-6,
+            "{name}: {total} counted, {rounds} sent"
+        );
+    }
+}

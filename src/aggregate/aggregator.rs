@@ -35,6 +35,8 @@ pub struct Aggregator {
     enricher: Enricher,
     shard: Shard,
     pending: Flush,
+    /// While a flush is under way: the start of its next chunk.
+    head: Option<Flush>,
     passthrough: AggregateStats,
     clock: BucketClock,
     known: KnownLines,
@@ -49,6 +51,7 @@ impl Aggregator {
             enricher: Enricher::new(Arc::clone(&config)),
             shard: Shard::new(config, limit),
             pending: Flush::default(),
+            head: None,
             passthrough: AggregateStats::default(),
             clock: BucketClock::default(),
             known: KnownLines::new(known_lines),
@@ -190,19 +193,84 @@ impl Aggregator {
         chunk: usize,
         each: &mut dyn FnMut(Flush),
     ) {
-        let out = std::mem::take(&mut self.pending);
-        let zero_buckets = self.clock.close(now, include_open);
-        let expired = self
-            .shard
-            .flush(now, include_open, &zero_buckets, out, chunk, each);
-        if expired > 0 {
-            // The cache holds contexts' strings: forget the lines of the contexts that just
-            // expired, so that their strings are released. (A live context whose hash equals an
-            // expired one's loses its lines too, and finds them again on the slow path.)
-            let shard = &self.shard;
-            self.known.forget(|hash| shard.expired(hash));
-            self.shard.sweep();
+        // A flush under way is finished first.
+        while let Some(out) = self.next_flush_chunk(chunk) {
+            each(out);
         }
+        self.begin_flush(now, include_open);
+        while let Some(out) = self.next_flush_chunk(chunk) {
+            each(out);
+        }
+    }
+
+    /// Starts a flush like [`flush`](Self::flush) (or [`flush_all`](Self::flush_all) when
+    /// `include_open`) whose output [`next_flush_chunk`](Self::next_flush_chunk) makes a chunk
+    /// at a time, so that messages can be inserted between the chunks: an agent keeps taking
+    /// in traffic while a slow sender catches up. Returns false, starting nothing, while a flush
+    /// is under way.
+    ///
+    /// Metrics inserted during the flush land in buckets open at `now`, so the next flush emits
+    /// them (unless `include_open`: then they are emitted by this flush if their context was
+    /// not visited yet, else by the next); events and service checks go to the next flush.
+    ///
+    /// ```
+    /// use dogpipe::{parse_packet, Aggregator, AggregatorConfig, ParserConfig};
+    /// let p = ParserConfig::default();
+    /// let mut agg = Aggregator::new(AggregatorConfig::default());
+    /// for m in parse_packet(b"a:1|c\nb:1|c\nc:1|c", &p) {
+    ///     agg.insert(&m.unwrap(), 1_700_000_003);
+    /// }
+    /// assert!(agg.begin_flush(1_700_000_015, false));
+    /// let first = agg.next_flush_chunk(2).unwrap();
+    /// for m in parse_packet(b"a:5|c\nd:1|c", &p) {
+    ///     agg.insert(&m.unwrap(), 1_700_000_016); // between two chunks
+    /// }
+    /// let second = agg.next_flush_chunk(2).unwrap();
+    /// assert!(agg.next_flush_chunk(2).is_none());
+    /// assert_eq!(first.series.len() + second.series.len(), 3);
+    /// // The samples inserted during the flush are the next flush's.
+    /// let next = agg.flush(1_700_000_030);
+    /// assert_eq!(next.series.len(), 4); // a and d, and zeros for the idle counters b and c
+    /// ```
+    pub fn begin_flush(&mut self, now: i64, include_open: bool) -> bool {
+        if self.head.is_some() {
+            return false;
+        }
+        let zero_buckets = self.clock.close(now, include_open);
+        self.head = Some(std::mem::take(&mut self.pending));
+        self.shard.begin_flush(now, include_open, zero_buckets);
+        true
+    }
+
+    /// The next chunk of the flush under way (see [`begin_flush`](Self::begin_flush)): about
+    /// `chunk` series and sketches, the first also carrying what was received and not
+    /// aggregated (timestamped series, events, service checks). `None` when no flush is under
+    /// way: the last chunk was taken, and the expired contexts were removed.
+    pub fn next_flush_chunk(&mut self, chunk: usize) -> Option<Flush> {
+        let mut out = self.head.take()?;
+        match self.shard.flush_step(chunk, &mut out) {
+            None => {
+                self.head = Some(Flush::default());
+                Some(out)
+            }
+            Some(expired) => {
+                if expired > 0 {
+                    // The cache holds contexts' strings: forget the lines of the contexts that
+                    // just expired, so that their strings are released. (A live context whose
+                    // hash equals an expired one's loses its lines too, and finds them again on
+                    // the slow path.)
+                    let shard = &self.shard;
+                    self.known.forget(|hash| shard.expired(hash));
+                    self.shard.sweep();
+                }
+                (!out.is_empty()).then_some(out)
+            }
+        }
+    }
+
+    /// Whether a flush is under way (see [`begin_flush`](Self::begin_flush)).
+    pub fn is_flushing(&self) -> bool {
+        self.head.is_some()
     }
 
     /// Counters of what was aggregated and dropped.

@@ -170,12 +170,53 @@ pub(crate) struct Context {
     pub(crate) tags: TagSet,
     /// Unix seconds of the last sample.
     pub(crate) last_seen: i64,
+    /// The store's epoch when a flush last visited this context (or when it was made).
+    pub(crate) epoch: u8,
+    /// While a flush under way has not visited this context: the time of its last sample since
+    /// the flush began, as seconds after the flush's `now` ([`NOT_LATE`] when none).
+    pub(crate) late: i32,
     /// Bucket aggregates; a slot whose bucket was flushed stays for its buffers' capacity.
     /// (Boxed, not a `Vec`: slots grow one at a time, so the capacity is the length.)
     pub(crate) slots: Box<[Slot]>,
 }
 
+/// [`Context::late`] when no sample waits.
+pub(crate) const NOT_LATE: i32 = i32::MIN;
+
+/// The store's flush epoch and the `now` of the flush under way (see [`Context::seen`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Stamp {
+    pub(crate) epoch: u8,
+    pub(crate) since: i64,
+}
+
 impl Context {
+    /// Notes a sample at `now`. While a flush under way has not visited the context, its last
+    /// sample's time before the flush is kept for that flush (which decides with it which
+    /// zeros an idle counter gets), and `now` waits in [`late`](Self::late).
+    #[inline]
+    pub(crate) fn seen(&mut self, now: i64, stamp: Stamp) {
+        if self.epoch == stamp.epoch {
+            self.last_seen = self.last_seen.max(now);
+        } else {
+            let late = now
+                .saturating_sub(stamp.since)
+                .clamp(i64::from(NOT_LATE) + 1, i64::from(i32::MAX));
+            self.late = self.late.max(late as i32);
+        }
+    }
+
+    /// Marks the context visited by the flush of `stamp`; a sample's time that waited for it
+    /// becomes the last seen time.
+    pub(crate) fn visited(&mut self, stamp: Stamp) {
+        self.epoch = stamp.epoch;
+        if self.late != NOT_LATE {
+            let late = stamp.since.saturating_add(i64::from(self.late));
+            self.last_seen = self.last_seen.max(late);
+            self.late = NOT_LATE;
+        }
+    }
+
     #[inline]
     fn matches(&self, r: &ContextRef<'_>) -> bool {
         self.hash == r.hash
@@ -305,6 +346,8 @@ pub(crate) struct ContextStore {
     pub(crate) interner: Interner<Text>,
     pub(crate) tags: Interner<Tag>,
     scratch: Vec<Tag>,
+    /// Advanced by each flush, which marks the contexts it visited with it.
+    pub(crate) stamp: Stamp,
 }
 
 /// Why a context could not be found or made.
@@ -346,6 +389,17 @@ impl ContextStore {
                 host: c.host.clone(),
                 tags: c.tags.clone(),
             })
+    }
+
+    /// The number of buckets of the context table: the range of [`at`](Self::at).
+    pub(crate) fn buckets(&self) -> usize {
+        self.table.num_buckets()
+    }
+
+    /// The context in bucket `i` of the table, if any. A bucket's context stays in it until a
+    /// context is removed or an insert rehashes the table.
+    pub(crate) fn at(&mut self, i: usize) -> Option<&mut Context> {
+        self.table.get_bucket_mut(i)
     }
 
     /// The kind of every context.
@@ -422,6 +476,7 @@ impl ContextStore {
             interner,
             tags,
             scratch,
+            stamp,
         } = self;
         match table.entry(r.hash, |c| c.matches(r), |c| c.hash) {
             Entry::Occupied(o) => Ok(o.into_mut()),
@@ -435,6 +490,8 @@ impl ContextStore {
                     name,
                     host: interner.intern(r.host),
                     last_seen: i64::MIN,
+                    epoch: stamp.epoch,
+                    late: NOT_LATE,
                     slots: Box::default(),
                 };
                 *created += 1;

@@ -447,7 +447,7 @@ fn run_shard(shard: &mut Shard, rx: &Receiver<Command>, recycle: &Sender<Batch>)
                 shard.flush(
                     now,
                     include_open,
-                    &zero_buckets,
+                    zero_buckets.to_vec(),
                     Flush::default(),
                     chunk,
                     &mut |flush| {

@@ -2,7 +2,7 @@
 
 use super::BUCKET_SECONDS;
 use super::config::AggregatorConfig;
-use super::context::{Context, ContextRef, ContextStore, Kind};
+use super::context::{Context, ContextRef, ContextStore, Kind, Stamp};
 use super::known::ContextKey;
 use super::output::{Flush, Point, Points, Series, SeriesKind, Sketch, SketchPoint, Text};
 use super::slot::{Agg, slot_for};
@@ -36,6 +36,25 @@ pub(crate) struct Shard {
     scratch: Vec<usize>,
     /// Hashes of the contexts the last flush removed, sorted.
     expired: Vec<u64>,
+    /// The flush under way.
+    walk: Option<Walk>,
+}
+
+/// A flush under way: where its walk over the context table is.
+#[derive(Debug)]
+struct Walk {
+    now: i64,
+    include_open: bool,
+    zero_buckets: Vec<i64>,
+    /// The next bucket of the table to visit.
+    next: usize,
+    /// Contexts visited (marked with the store's epoch).
+    visited: usize,
+    /// `contexts_created` when the walk began.
+    created_before: u64,
+    /// Series and sketches the walk can still emit at most.
+    series: usize,
+    sketches: usize,
 }
 
 impl Shard {
@@ -61,6 +80,7 @@ impl Shard {
             suffixes,
             scratch: Vec::new(),
             expired: Vec::new(),
+            walk: None,
         }
     }
 
@@ -93,12 +113,16 @@ impl Shard {
             ..
         } = self;
         let limit = *limit;
+        let stamp = store.stamp;
         // The context is looked up (and made) only once a value is known to count.
         let context = move || {
             // Moving the borrow in makes this closure `FnOnce`, so it may hand the borrow out.
             let store = store;
             let mut created = 0;
-            let c = store.get_or_insert(r, limit, &mut created).ok();
+            let mut c = store.get_or_insert(r, limit, &mut created).ok();
+            if let Some(c) = c.as_deref_mut() {
+                c.seen(now, stamp);
+            }
             (c, created)
         };
         add_values(stats, r.kind, context, values, member, rate, now);
@@ -123,10 +147,15 @@ impl Shard {
         now: i64,
     ) -> bool {
         let Shard { store, stats, .. } = self;
+        let stamp = store.stamp;
         let Some(c) = store.find_known(key) else {
             return false;
         };
-        add_values(stats, key.kind, || (Some(c), 0), values, member, rate, now);
+        let context = move || {
+            c.seen(now, stamp);
+            (Some(c), 0)
+        };
+        add_values(stats, key.kind, context, values, member, rate, now);
         true
     }
 
@@ -146,17 +175,34 @@ impl Shard {
         &mut self,
         now: i64,
         include_open: bool,
-        zero_buckets: &[i64],
+        zero_buckets: Vec<i64>,
         mut out: Flush,
         chunk: usize,
         each: &mut dyn FnMut(Flush),
     ) -> usize {
-        let cutoff = bucket_start(now);
-        let closes = |start: i64| include_open || start < cutoff;
-        let chunk = chunk.max(1);
-        // Reserve what this flush can emit at most (one series per context, one per suffix for
-        // histograms, one sketch per distribution), up to a chunk, instead of growing by
-        // doubling: on a large flush the doublings' waste was a third of its memory.
+        self.begin_flush(now, include_open, zero_buckets);
+        loop {
+            let done = self.flush_step(chunk, &mut out);
+            if !out.is_empty() {
+                each(std::mem::take(&mut out));
+            }
+            if let Some(expired) = done {
+                return expired;
+            }
+        }
+    }
+
+    /// Starts a flush that [`flush_step`](Self::flush_step) makes a chunk at a time, with
+    /// samples ingested between the chunks. A flush under way is dropped: finish it first.
+    ///
+    /// What a sample ingested during the walk does: it lands in a bucket that is open at the
+    /// flush's `now` (unless the clock went back), so it is emitted by the next flush whether its
+    /// context was visited yet or not. A context made during the walk is not visited.
+    pub(crate) fn begin_flush(&mut self, now: i64, include_open: bool, zero_buckets: Vec<i64>) {
+        // Series and sketches this flush can emit at most (one series per context, one per
+        // suffix for histograms, one sketch per distribution), so that a chunk reserves what it
+        // can hold instead of growing by doubling: on a large flush the doublings' waste was a
+        // third of its memory.
         let (mut series, mut sketches) = (0usize, 0usize);
         for kind in self.store.kinds() {
             match kind {
@@ -165,35 +211,80 @@ impl Shard {
                 _ => series += 1,
             }
         }
-        let reserve = |out: &mut Flush, series: usize, sketches: usize| {
-            out.series
-                .reserve_exact(series.min(chunk.saturating_add(64)));
-            out.sketches.reserve_exact(sketches.min(chunk));
+        debug_assert!(self.walk.is_none(), "a flush is under way");
+        self.store.stamp = Stamp {
+            epoch: self.store.stamp.epoch.wrapping_add(1),
+            since: now,
         };
-        reserve(&mut out, series, sketches);
+        self.walk = Some(Walk {
+            now,
+            include_open,
+            zero_buckets,
+            next: 0,
+            visited: 0,
+            created_before: self.stats.contexts_created,
+            series,
+            sketches,
+        });
+    }
 
-        let config = &*self.config;
-        let suffixes = &self.suffixes;
-        let scratch = &mut self.scratch;
-        let gone = &mut self.expired;
-        gone.clear();
-        let expired = self.store.retain(|c| {
+    /// Emits the closed buckets of contexts of the flush under way into `out` until it holds
+    /// `chunk` series and sketches or every context was visited. Then (and when no flush is
+    /// under way) removes the expired contexts and returns how many.
+    pub(crate) fn flush_step(&mut self, chunk: usize, out: &mut Flush) -> Option<usize> {
+        let Some(walk) = self.walk.as_mut() else {
+            return Some(0);
+        };
+        let chunk = chunk.max(1);
+        if out.series.capacity() == 0 && out.sketches.capacity() == 0 {
+            out.series
+                .reserve_exact(walk.series.min(chunk.saturating_add(64)));
+            out.sketches.reserve_exact(walk.sketches.min(chunk));
+        }
+        let cutoff = bucket_start(walk.now);
+        let include_open = walk.include_open;
+        let closes = |start: i64| include_open || start < cutoff;
+        let stamp = self.store.stamp;
+        loop {
+            if walk.next >= self.store.buckets() {
+                // Every context was visited or made during the walk, unless an insert rehashed
+                // the table (moving contexts behind the cursor): then walk again, skipping them.
+                let made = self.stats.contexts_created - walk.created_before;
+                if walk.visited.saturating_add(made as usize) >= self.store.len() {
+                    break;
+                }
+                walk.next = 0;
+            }
+            let i = walk.next;
+            walk.next += 1;
+            let Some(c) = self.store.at(i) else { continue };
+            if c.epoch == stamp.epoch {
+                continue;
+            }
+            walk.visited += 1;
             let before = (out.series.len(), out.sketches.len());
             emit(
                 c,
-                config,
-                suffixes,
-                zero_buckets,
+                &self.config,
+                &self.suffixes,
+                &walk.zero_buckets,
                 &closes,
-                scratch,
-                &mut out,
+                &mut self.scratch,
+                out,
             );
-            series = series.saturating_sub(out.series.len() - before.0);
-            sketches = sketches.saturating_sub(out.sketches.len() - before.1);
+            c.visited(stamp);
+            walk.series = walk.series.saturating_sub(out.series.len() - before.0);
+            walk.sketches = walk.sketches.saturating_sub(out.sketches.len() - before.1);
             if out.series.len() + out.sketches.len() >= chunk {
-                each(std::mem::take(&mut out));
-                reserve(&mut out, series, sketches);
+                return None;
             }
+        }
+        let now = walk.now;
+        self.walk = None;
+        let config = &*self.config;
+        let gone = &mut self.expired;
+        gone.clear();
+        let expired = self.store.retain(|c| {
             let ttl = config.context_expiry_seconds
                 + if c.kind == Kind::Counter {
                     config.expiry_seconds
@@ -207,11 +298,8 @@ impl Shard {
             keep
         });
         gone.sort_unstable();
-        if !out.is_empty() {
-            each(out);
-        }
         self.stats.contexts_expired += expired as u64;
-        expired
+        Some(expired)
     }
 
     /// Whether the last flush removed a context of this hash.
@@ -226,8 +314,9 @@ impl Shard {
 }
 
 /// Adds the values (or the set member) of one message to a context, which `context` yields
-/// (with the number of contexts it created) the first time a value counts; `None` from it means
-/// the context limit dropped the message.
+/// (with the number of contexts it created, having noted the sample's time with
+/// [`Context::seen`]) the first time a value counts; `None` from it means the context limit
+/// dropped the message.
 #[inline]
 fn add_values<'s>(
     stats: &mut AggregateStats,
@@ -246,7 +335,6 @@ fn add_values<'s>(
         let (c, created) = context.take()?();
         stats.contexts_created += created;
         let c = c?;
-        c.last_seen = c.last_seen.max(now);
         slot_for(&mut c.slots, kind, bucket)
     };
     if let Some(member) = member {

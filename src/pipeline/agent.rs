@@ -11,11 +11,16 @@
 //!   connection's reader, so back-pressure reaches the sender.
 //! - parser → shards: the aggregator's bounded batch queues; **block**.
 //! - flusher → sender: a flush goes in chunks of `DOGPIPE_FLUSH_CHUNK` series and sketches
-//!   (4096), at most `DOGPIPE_FLUSH_QUEUE` chunks queued (4); **blocks** the flusher (as the
-//!   Agent's flush blocks on its serializer), so a flush of many contexts is never held whole.
-//!   The ingest thread is the flusher: while the sender is behind, datagrams wait in the socket
-//!   buffers (each summary line says how long: `held_ingest_ms`). Bounded memory for
-//!   undelivered data is the forwarder's retry queue, which drops the oldest payload and counts it.
+//!   (4096), at most `DOGPIPE_FLUSH_QUEUE` chunks queued (4), so a flush of many contexts is
+//!   never held whole. The ingest thread is the flusher, and with the single-shard engine it
+//!   **never waits** on the sender: it makes the next chunk when the queue has room and reads
+//!   packets meanwhile (`Aggregator::begin_flush`), so a slow serializer does not stop
+//!   ingestion (the Agent's flush waits on its serializer). The sharded engine's flush
+//!   **blocks** until its last chunk is queued. A flush still under way at the next flush
+//!   time (the sender a whole interval behind) is finished first, waiting. Each summary line
+//!   gives the flush's duration (`flush_ms`) and how long it kept the ingest thread from
+//!   reading (`held_ingest_ms`). Bounded memory for undelivered data is the forwarder's retry
+//!   queue, which drops the oldest payload and counts it.
 
 use super::health::{self, Heartbeat};
 use super::settings::{ConfigError, Settings};
@@ -34,7 +39,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Series and sketches per chunk of a flush on its way to the sender (`DOGPIPE_FLUSH_CHUNK`).
 const FLUSH_CHUNK: usize = 4096;
@@ -46,6 +51,8 @@ const BATCH: usize = 16;
 
 /// How long the ingest thread waits for a packet before it checks the clock and the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+/// The same while a flush is under way and the sender's queue may have room.
+const FLUSH_POLL: Duration = Duration::from_millis(2);
 
 /// The flush interval of the Agent's DogStatsD, in seconds.
 const FLUSH_SECONDS: i64 = 15;
@@ -477,6 +484,7 @@ impl Agent {
                         telemetry,
                         line: Vec::new(),
                         last: [0; 9],
+                        flushing: None,
                     };
                     let mut reader = sockets.map(DatagramSockets::into_reader);
                     ingest.run(
@@ -601,6 +609,22 @@ impl Engine {
         }
     }
 
+    /// Starts a flush taken a chunk at a time ([`next_chunk`](Self::next_chunk)) between
+    /// packets; false when the engine cannot (the sharded one flushes at once).
+    fn begin_flush(&mut self, now: i64) -> bool {
+        match self {
+            Engine::Inline(a) => a.begin_flush(now, false),
+            Engine::Sharded(_) => false,
+        }
+    }
+
+    fn next_chunk(&mut self, chunk: usize) -> Option<Flush> {
+        match self {
+            Engine::Inline(a) => a.next_flush_chunk(chunk),
+            Engine::Sharded(_) => None,
+        }
+    }
+
     fn stats(&mut self) -> AggregateStats {
         match self {
             Engine::Inline(a) => a.stats(),
@@ -618,6 +642,14 @@ struct Ingest {
     line: Vec<u8>,
     /// Counter values at the last self-telemetry, for deltas.
     last: [u64; 9],
+    /// The flush under way, taken a chunk at a time between packets.
+    flushing: Option<UnderWay>,
+}
+
+/// A flush under way: when it began, and how long its chunks took on the ingest thread.
+struct UnderWay {
+    began: Instant,
+    held: Duration,
 }
 
 impl Ingest {
@@ -632,20 +664,29 @@ impl Ingest {
     ) {
         let mut next_flush = (unix_now() / FLUSH_SECONDS + 1) * FLUSH_SECONDS;
         while !stop.load(Ordering::Acquire) {
+            // While a flush is under way, the sender's room is checked often.
+            let wait = if self.flushing.is_some() {
+                FLUSH_POLL
+            } else {
+                POLL
+            };
             match reader.as_deref_mut() {
                 Some(reader) => {
-                    reader.wait(POLL, &mut |data, id| self.packet(data, id));
+                    reader.wait(wait, &mut |data, id| self.packet(data, id));
                 }
-                None => std::thread::sleep(POLL),
+                None => std::thread::sleep(wait),
             }
             while let Ok(packet) = packets.try_recv() {
                 self.packet(&packet.data, packet.container_id.as_ref());
+            }
+            if !self.pump(flushes) {
+                return;
             }
             let now = unix_now();
             if now >= next_flush {
                 next_flush = (now / FLUSH_SECONDS + 1) * FLUSH_SECONDS;
                 self.self_telemetry(now);
-                if !self.flush(now, false, flushes) {
+                if !self.begin_flush(now, flushes) {
                     return;
                 }
                 heartbeat.beat();
@@ -661,20 +702,85 @@ impl Ingest {
         while let Ok(packet) = packets.try_recv() {
             self.packet(&packet.data, packet.container_id.as_ref());
         }
-        self.flush(unix_now(), true, flushes);
+        if self.finish(flushes) {
+            self.flush(unix_now(), true, flushes);
+        }
     }
 
-    /// Flushes the engine to the sender chunk by chunk; false when the sender is gone.
+    /// Starts the flush of the buckets closed at `now`: with the single-shard engine, a chunk at
+    /// a time between packets ([`pump`](Self::pump)), at once with the sharded one. A flush
+    /// still under way (the sender more than a flush interval behind) is finished first,
+    /// waiting on the sender. False when the sender is gone.
+    fn begin_flush(&mut self, now: i64, flushes: &Sender<ToSender>) -> bool {
+        if !self.finish(flushes) {
+            return false;
+        }
+        if self.engine.begin_flush(now) {
+            self.flushing = Some(UnderWay {
+                began: Instant::now(),
+                held: Duration::ZERO,
+            });
+            self.pump(flushes)
+        } else {
+            self.flush(now, false, flushes)
+        }
+    }
+
+    /// Hands the sender the chunks of the flush under way that fit in its queue, without
+    /// waiting; the flush's end when its last chunk went. False when the sender is gone.
+    fn pump(&mut self, flushes: &Sender<ToSender>) -> bool {
+        let Some(under_way) = self.flushing.as_mut() else {
+            return true;
+        };
+        let started = Instant::now();
+        while !flushes.is_full() {
+            match self.engine.next_chunk(self.flush_chunk) {
+                Some(chunk) => {
+                    if flushes.send(ToSender::Chunk(chunk)).is_err() {
+                        return false;
+                    }
+                }
+                None => {
+                    let held = under_way.held + started.elapsed();
+                    let took = under_way.began.elapsed();
+                    self.flushing = None;
+                    self.note_stats();
+                    return flushes.send(ToSender::End { took, held }).is_ok();
+                }
+            }
+        }
+        under_way.held += started.elapsed();
+        true
+    }
+
+    /// Finishes the flush under way, waiting on the sender. False when the sender is gone.
+    fn finish(&mut self, flushes: &Sender<ToSender>) -> bool {
+        let Some(under_way) = self.flushing.take() else {
+            return true;
+        };
+        let started = Instant::now();
+        let mut sent = true;
+        while let Some(chunk) = self.engine.next_chunk(self.flush_chunk) {
+            sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
+        }
+        let held = under_way.held + started.elapsed();
+        self.note_stats();
+        let took = under_way.began.elapsed();
+        sent && flushes.send(ToSender::End { took, held }).is_ok()
+    }
+
+    /// Flushes the engine to the sender chunk by chunk, waiting on it; false when the sender is
+    /// gone.
     fn flush(&mut self, now: i64, include_open: bool, flushes: &Sender<ToSender>) -> bool {
         let mut sent = true;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         self.engine
             .flush(now, include_open, self.flush_chunk, |chunk| {
                 sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
             });
         let held = started.elapsed();
         self.note_stats();
-        sent && flushes.send(ToSender::End { held }).is_ok()
+        sent && flushes.send(ToSender::End { took: held, held }).is_ok()
     }
 
     fn note_stats(&mut self) {
@@ -795,9 +901,10 @@ impl Ingest {
 enum ToSender {
     /// Part of a flush.
     Chunk(Flush),
-    /// The flush is complete; it held the ingest thread this long (making the chunks and
+    /// The flush is complete. It `took` this long from its start to its last chunk, of which
+    /// it `held` the ingest thread this long (making chunks; for a flush taken at once, also
     /// waiting while the sender was `DOGPIPE_FLUSH_QUEUE` chunks behind).
-    End { held: Duration },
+    End { took: Duration, held: Duration },
 }
 
 fn sender_loop(
@@ -845,10 +952,11 @@ fn sender_loop(
                     ));
                 }
             }
-            Ok(ToSender::End { held }) => {
+            Ok(ToSender::End { took, held }) => {
                 let [series, sketches, events, service_checks] = std::mem::take(&mut counts);
                 log(&format!(
-                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} held_ingest_ms={} | {}",
+                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} flush_ms={} held_ingest_ms={} | {}",
+                    took.as_millis(),
                     held.as_millis(),
                     telemetry.summary()
                 ));

@@ -154,6 +154,22 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
         "SO_REUSEPORT UDP sockets (default 1)",
     ),
     (
+        "dogpipe_queue_packets",
+        "packets queued from Unix stream connections to the parser (default 1024)",
+    ),
+    (
+        "dogpipe_flush_chunk",
+        "series and sketches per chunk of a flush on its way to the serializer (default 4096)",
+    ),
+    (
+        "dogpipe_flush_queue",
+        "chunks of a flush queued for the serializer (default 4)",
+    ),
+    (
+        "dogpipe_shutdown_grace_seconds",
+        "how long shutdown waits for the forwarder to deliver what is queued (default 10)",
+    ),
+    (
         "dogpipe_known_lines",
         "metric lines remembered with their context (default 32768; 0 = off)",
     ),
@@ -329,6 +345,10 @@ impl Settings {
 
     /// The raw value and where it came from (variable name or file key).
     fn raw(&self, key: &str) -> Option<(String, Raw<'_>)> {
+        debug_assert!(
+            KEYS.iter().any(|(k, _)| *k == key),
+            "`{key}` is read but not in KEYS, so setting it is reported as unknown"
+        );
         let name = env_name(key);
         if let Some(v) = self.env.get(&name) {
             return Some((name, Raw::Text(v)));
