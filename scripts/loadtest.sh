@@ -43,8 +43,10 @@ sleep 1 # let the queue drain
 cpu1=$(cpu); t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
-# How long each flush held the ingest thread (making chunks, waiting on the serializer); the
-# last one listed is the shutdown flush, after blast has stopped.
+# How long each flush lasted and held the ingest thread from reading (making chunks; waiting
+# on the serializer only for the shutdown flush and with shard threads); the last one listed
+# is the shutdown flush, after blast has stopped.
+took=$(grep -o "flush_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 held=$(grep -o "held_ingest_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 summary=$(grep "packets=" "$work/stderr" | tail -1 || true)
 field() { grep -o " $1=[0-9]*" <<<"$summary" | head -1 | cut -d= -f2; }
@@ -64,6 +66,7 @@ print(json.dumps({
   "kernel_drops": int("$(field kernel_drops)" or 0),
   "truncated": int("$(field truncated)" or 0),
   "live_contexts": int("$(field contexts)" or 0),
+  "flush_ms": [${took}],
   "flush_held_ingest_ms": [${held}],
 }))
 PY
