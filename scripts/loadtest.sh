@@ -48,6 +48,7 @@ kill -TERM "$pid"; wait "$pid" || true
 # is the shutdown flush, after blast has stopped.
 took=$(grep -o "flush_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 held=$(grep -o "held_ingest_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
+longest=$(grep -o "longest_hold_ms=[0-9]*" "$work/stderr" | cut -d= -f2 | paste -sd, || true)
 summary=$(grep "packets=" "$work/stderr" | tail -1 || true)
 field() { grep -o " $1=[0-9]*" <<<"$summary" | head -1 | cut -d= -f2; }
 ok=$(field ok); bad=$(field bad)
@@ -68,5 +69,6 @@ print(json.dumps({
   "live_contexts": int("$(field contexts)" or 0),
   "flush_ms": [${took}],
   "flush_held_ingest_ms": [${held}],
+  "flush_longest_hold_ms": [${longest}],
 }))
 PY

@@ -646,10 +646,12 @@ struct Ingest {
     flushing: Option<UnderWay>,
 }
 
-/// A flush under way: when it began, and how long its chunks took on the ingest thread.
+/// A flush under way: when it began, and how long its chunks took on the ingest thread (in
+/// all, and the longest).
 struct UnderWay {
     began: Instant,
     held: Duration,
+    longest: Duration,
 }
 
 impl Ingest {
@@ -665,10 +667,11 @@ impl Ingest {
         let mut next_flush = (unix_now() / FLUSH_SECONDS + 1) * FLUSH_SECONDS;
         while !stop.load(Ordering::Acquire) {
             // While a flush is under way, the sender's room is checked often.
-            let wait = if self.flushing.is_some() {
-                FLUSH_POLL
-            } else {
-                POLL
+            let wait = match &self.flushing {
+                None => POLL,
+                // The next chunk can go at once: only what the sockets hold now is read first.
+                Some(_) if !flushes.is_full() => Duration::ZERO,
+                Some(_) => FLUSH_POLL,
             };
             match reader.as_deref_mut() {
                 Some(reader) => {
@@ -719,6 +722,7 @@ impl Ingest {
             self.flushing = Some(UnderWay {
                 began: Instant::now(),
                 held: Duration::ZERO,
+                longest: Duration::ZERO,
             });
             self.pump(flushes)
         } else {
@@ -726,31 +730,34 @@ impl Ingest {
         }
     }
 
-    /// Hands the sender the chunks of the flush under way that fit in its queue, without
-    /// waiting; the flush's end when its last chunk went. False when the sender is gone.
+    /// Hands the sender the next chunk of the flush under way when its queue has room, without
+    /// waiting (one chunk a call, so that packets are read between chunks); the flush's end
+    /// after its last chunk. False when the sender is gone.
     fn pump(&mut self, flushes: &Sender<ToSender>) -> bool {
         let Some(under_way) = self.flushing.as_mut() else {
             return true;
         };
+        if flushes.is_full() {
+            return true;
+        }
         let started = Instant::now();
-        while !flushes.is_full() {
-            match self.engine.next_chunk(self.flush_chunk) {
-                Some(chunk) => {
-                    if flushes.send(ToSender::Chunk(chunk)).is_err() {
-                        return false;
-                    }
-                }
-                None => {
-                    let held = under_way.held + started.elapsed();
-                    let took = under_way.began.elapsed();
-                    self.flushing = None;
-                    self.note_stats();
-                    return flushes.send(ToSender::End { took, held }).is_ok();
-                }
+        let next = self.engine.next_chunk(self.flush_chunk);
+        let spent = started.elapsed();
+        under_way.held += spent;
+        under_way.longest = under_way.longest.max(spent);
+        match next {
+            Some(chunk) => flushes.send(ToSender::Chunk(chunk)).is_ok(),
+            None => {
+                let end = ToSender::End {
+                    took: under_way.began.elapsed(),
+                    held: under_way.held,
+                    longest: under_way.longest,
+                };
+                self.flushing = None;
+                self.note_stats();
+                flushes.send(end).is_ok()
             }
         }
-        under_way.held += started.elapsed();
-        true
     }
 
     /// Finishes the flush under way, waiting on the sender. False when the sender is gone.
@@ -763,10 +770,14 @@ impl Ingest {
         while let Some(chunk) = self.engine.next_chunk(self.flush_chunk) {
             sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
         }
-        let held = under_way.held + started.elapsed();
+        let spent = started.elapsed();
         self.note_stats();
-        let took = under_way.began.elapsed();
-        sent && flushes.send(ToSender::End { took, held }).is_ok()
+        let end = ToSender::End {
+            took: under_way.began.elapsed(),
+            held: under_way.held + spent,
+            longest: under_way.longest.max(spent),
+        };
+        sent && flushes.send(end).is_ok()
     }
 
     /// Flushes the engine to the sender chunk by chunk, waiting on it; false when the sender is
@@ -780,7 +791,12 @@ impl Ingest {
             });
         let held = started.elapsed();
         self.note_stats();
-        sent && flushes.send(ToSender::End { took: held, held }).is_ok()
+        let end = ToSender::End {
+            took: held,
+            held,
+            longest: held,
+        };
+        sent && flushes.send(end).is_ok()
     }
 
     fn note_stats(&mut self) {
@@ -903,8 +919,13 @@ enum ToSender {
     Chunk(Flush),
     /// The flush is complete. It `took` this long from its start to its last chunk, of which
     /// it `held` the ingest thread this long (making chunks; for a flush taken at once, also
-    /// waiting while the sender was `DOGPIPE_FLUSH_QUEUE` chunks behind).
-    End { took: Duration, held: Duration },
+    /// waiting while the sender was `DOGPIPE_FLUSH_QUEUE` chunks behind), at most `longest`
+    /// at a time.
+    End {
+        took: Duration,
+        held: Duration,
+        longest: Duration,
+    },
 }
 
 fn sender_loop(
@@ -952,12 +973,17 @@ fn sender_loop(
                     ));
                 }
             }
-            Ok(ToSender::End { took, held }) => {
+            Ok(ToSender::End {
+                took,
+                held,
+                longest,
+            }) => {
                 let [series, sketches, events, service_checks] = std::mem::take(&mut counts);
                 log(&format!(
-                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} flush_ms={} held_ingest_ms={} | {}",
+                    "dogpipe: flush series={series} sketches={sketches} events={events} service_checks={service_checks} flush_ms={} held_ingest_ms={} longest_hold_ms={} | {}",
                     took.as_millis(),
                     held.as_millis(),
+                    longest.as_millis(),
                     telemetry.summary()
                 ));
             }
