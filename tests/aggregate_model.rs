@@ -483,10 +483,51 @@ fn turn() -> impl Strategy<Value = Turn> {
 /// The flush under way: what the reference emitted when it began, and the chunks taken so far.
 type UnderWay = Option<(Vec<String>, Flush)>;
 
+/// What both engines offer for a flush taken a chunk at a time.
+trait Stepped {
+    fn insert(&mut self, m: &dogpipe::Message<'_>, now: i64);
+    fn begin(&mut self, now: i64, chunk: usize) -> bool;
+    fn next(&mut self) -> Option<Flush>;
+    fn is_flushing(&self) -> bool;
+    fn flush(&mut self, now: i64, include_open: bool) -> Flush;
+    fn live(&mut self) -> u64;
+}
+
+macro_rules! stepped {
+    ($t:ty) => {
+        impl Stepped for $t {
+            fn insert(&mut self, m: &dogpipe::Message<'_>, now: i64) {
+                <$t>::insert(self, m, now)
+            }
+            fn begin(&mut self, now: i64, chunk: usize) -> bool {
+                self.begin_flush(now, false, chunk)
+            }
+            fn next(&mut self) -> Option<Flush> {
+                self.next_flush_chunk()
+            }
+            fn is_flushing(&self) -> bool {
+                <$t>::is_flushing(self)
+            }
+            fn flush(&mut self, now: i64, include_open: bool) -> Flush {
+                if include_open {
+                    self.flush_all(now)
+                } else {
+                    <$t>::flush(self, now)
+                }
+            }
+            fn live(&mut self) -> u64 {
+                self.stats().live_contexts
+            }
+        }
+    };
+}
+stepped!(Aggregator);
+stepped!(ShardedAggregator);
+
 /// Takes the rest of the flush under way and checks it against the reference's.
-fn finish(agg: &mut Aggregator, under_way: &mut UnderWay) -> Result<(), TestCaseError> {
+fn finish(agg: &mut dyn Stepped, under_way: &mut UnderWay) -> Result<(), TestCaseError> {
     if let Some((expected, mut got)) = under_way.take() {
-        while let Some(part) = agg.next_flush_chunk(usize::MAX) {
+        while let Some(part) = agg.next() {
             got.append(part);
         }
         prop_assert!(!agg.is_flushing());
@@ -500,56 +541,76 @@ proptest! {
 
     /// Samples inserted between the chunks of a flush (new contexts too, which make the table
     /// grow under the walk) change nothing in it: it equals a flush taken whole when it began,
-    /// and the samples are the next flush's.
+    /// and the samples are the next flush's. For the single-shard and the sharded engine.
     #[test]
     fn property_test_a_flush_taken_between_inserts_equals_one_taken_at_once(
         turns in prop::collection::vec(turn(), 1..150),
         chunk in 1usize..6,
+        shards in 1usize..4,
     ) {
         let config = AggregatorConfig::default().with_hostname("agent");
-        let mut stepped = Aggregator::new(config.clone().with_known_lines(4));
+        let mut engines: Vec<(Box<dyn Stepped>, UnderWay)> = vec![
+            (Box::new(Aggregator::new(config.clone().with_known_lines(4))), None),
+            (Box::new(ShardedAggregator::new(config.clone(), shards)), None),
+        ];
         let mut reference = Aggregator::new(config.with_known_lines(0));
         let parser = ParserConfig::default();
         let mut now = 1_700_000_000i64;
-        let mut under_way: UnderWay = None;
         for t in turns {
             match t {
                 Turn::Step(Step::Sample { name, ty, tags, values, rate }) => {
                     let l = line(name, ty, &tags, &values, rate);
                     let m = parse_message(l.as_bytes(), &parser).unwrap();
-                    stepped.insert(&m, now);
+                    for (engine, _) in &mut engines {
+                        engine.insert(&m, now);
+                    }
                     reference.insert(&m, now);
                 }
                 Turn::Step(Step::Advance(d)) => now += d,
                 Turn::Step(Step::Flush) => {
-                    if stepped.is_flushing() {
-                        prop_assert!(!stepped.begin_flush(now, false));
+                    for (engine, under_way) in &mut engines {
+                        if engine.is_flushing() {
+                            prop_assert!(!engine.begin(now, chunk));
+                        }
+                        finish(engine.as_mut(), under_way)?;
                     }
-                    finish(&mut stepped, &mut under_way)?;
                     let expected = render(&reference.flush(now));
-                    prop_assert!(stepped.begin_flush(now, false));
-                    under_way = Some((expected, Flush::default()));
+                    for (engine, under_way) in &mut engines {
+                        prop_assert!(engine.begin(now, chunk));
+                        *under_way = Some((expected.clone(), Flush::default()));
+                    }
                 }
                 Turn::Chunk => {
-                    let Some((_, got)) = under_way.as_mut() else { continue };
-                    match stepped.next_flush_chunk(chunk) {
-                        Some(part) => {
-                            let items = part.series.len() + part.sketches.len();
-                            prop_assert!(!part.is_empty());
-                            prop_assert!(items < chunk + 5, "{} items in a chunk of {}", items, chunk);
-                            got.append(part);
+                    for (engine, under_way) in &mut engines {
+                        let Some((_, got)) = under_way.as_mut() else { continue };
+                        match engine.next() {
+                            Some(part) => {
+                                let items = part.series.len() + part.sketches.len();
+                                prop_assert!(!part.is_empty());
+                                prop_assert!(items < chunk + 5, "{} items in a chunk of {}", items, chunk);
+                                got.append(part);
+                            }
+                            None => finish(engine.as_mut(), under_way)?,
                         }
-                        None => finish(&mut stepped, &mut under_way)?,
                     }
                 }
             }
         }
-        finish(&mut stepped, &mut under_way)?;
+        for (engine, under_way) in &mut engines {
+            finish(engine.as_mut(), under_way)?;
+        }
         for later in [15, 400] {
             now += later;
-            prop_assert_eq!(render(&stepped.flush(now)), render(&reference.flush(now)));
-            prop_assert_eq!(stepped.stats().live_contexts, reference.stats().live_contexts);
+            let expected = render(&reference.flush(now));
+            let live = reference.stats().live_contexts;
+            for (engine, _) in &mut engines {
+                prop_assert_eq!(render(&engine.flush(now, false)), expected.clone());
+                prop_assert_eq!(engine.live(), live);
+            }
         }
-        prop_assert_eq!(render(&stepped.flush_all(now)), render(&reference.flush_all(now)));
+        let expected = render(&reference.flush_all(now));
+        for (engine, _) in &mut engines {
+            prop_assert_eq!(render(&engine.flush(now, true)), expected.clone());
+        }
     }
 }

@@ -308,19 +308,26 @@ fn an_invalid_setting_stops_start_up_naming_the_variable() {
     );
 }
 
-/// A flush of the single-shard engine goes a chunk at a time between packets: samples sent
-/// while the periodic flush is under way are neither lost nor counted twice.
+/// A flush goes a chunk at a time between packets: samples sent while the periodic flush is
+/// under way are neither lost nor counted twice, with aggregation on the ingest thread and on
+/// shard threads (two agents at once, to wait for one periodic flush).
 #[test]
 fn samples_sent_during_a_periodic_flush_are_counted_once() {
+    let sharded = std::thread::spawn(|| counted_once("2"));
+    counted_once("0");
+    sharded.join().unwrap();
+}
+
+fn counted_once(shards: &str) {
     const COUNTERS: usize = 400;
-    let dir = temp_dir("e2e-under-way");
+    let dir = temp_dir(&format!("e2e-under-way-{shards}"));
     let out = dir.join("out");
     let dgram = dir.join("dsd.socket");
     let agent = Agent::start(&[
         ("DD_DOGSTATSD_PORT", "0".into()),
         ("DD_DOGSTATSD_SOCKET", dgram.display().to_string()),
         ("DOGPIPE_OUTPUT_DIR", out.display().to_string()),
-        ("DOGPIPE_SHARDS", "0".into()),
+        ("DOGPIPE_SHARDS", shards.into()),
         // One payload per series, one chunk queued: the flush lasts while samples arrive.
         ("DOGPIPE_FLUSH_CHUNK", "1".into()),
         ("DOGPIPE_FLUSH_QUEUE", "1".into()),

@@ -37,6 +37,8 @@ pub struct Aggregator {
     pending: Flush,
     /// While a flush is under way: the start of its next chunk.
     head: Option<Flush>,
+    /// The chunk size of the flush under way.
+    chunk: usize,
     passthrough: AggregateStats,
     clock: BucketClock,
     known: KnownLines,
@@ -52,6 +54,7 @@ impl Aggregator {
             shard: Shard::new(config, limit),
             pending: Flush::default(),
             head: None,
+            chunk: usize::MAX,
             passthrough: AggregateStats::default(),
             clock: BucketClock::default(),
             known: KnownLines::new(known_lines),
@@ -194,20 +197,20 @@ impl Aggregator {
         each: &mut dyn FnMut(Flush),
     ) {
         // A flush under way is finished first.
-        while let Some(out) = self.next_flush_chunk(chunk) {
+        while let Some(out) = self.next_flush_chunk() {
             each(out);
         }
-        self.begin_flush(now, include_open);
-        while let Some(out) = self.next_flush_chunk(chunk) {
+        self.begin_flush(now, include_open, chunk);
+        while let Some(out) = self.next_flush_chunk() {
             each(out);
         }
     }
 
     /// Starts a flush like [`flush`](Self::flush) (or [`flush_all`](Self::flush_all) when
     /// `include_open`) whose output [`next_flush_chunk`](Self::next_flush_chunk) makes a chunk
-    /// at a time, so that messages can be inserted between the chunks: an agent keeps taking
-    /// in traffic while a slow sender catches up. Returns false, starting nothing, while a flush
-    /// is under way.
+    /// of about `chunk` series and sketches at a time, so that messages can be inserted between
+    /// the chunks: an agent keeps taking in traffic while a slow sender catches up. Returns
+    /// false, starting nothing, while a flush is under way.
     ///
     /// Metrics inserted during the flush land in buckets open at `now`, so the next flush emits
     /// them (unless `include_open`: then they are emitted by this flush if their context was
@@ -220,35 +223,36 @@ impl Aggregator {
     /// for m in parse_packet(b"a:1|c\nb:1|c\nc:1|c", &p) {
     ///     agg.insert(&m.unwrap(), 1_700_000_003);
     /// }
-    /// assert!(agg.begin_flush(1_700_000_015, false));
-    /// let first = agg.next_flush_chunk(2).unwrap();
+    /// assert!(agg.begin_flush(1_700_000_015, false, 2));
+    /// let first = agg.next_flush_chunk().unwrap();
     /// for m in parse_packet(b"a:5|c\nd:1|c", &p) {
     ///     agg.insert(&m.unwrap(), 1_700_000_016); // between two chunks
     /// }
-    /// let second = agg.next_flush_chunk(2).unwrap();
-    /// assert!(agg.next_flush_chunk(2).is_none());
+    /// let second = agg.next_flush_chunk().unwrap();
+    /// assert!(agg.next_flush_chunk().is_none());
     /// assert_eq!(first.series.len() + second.series.len(), 3);
     /// // The samples inserted during the flush are the next flush's.
     /// let next = agg.flush(1_700_000_030);
     /// assert_eq!(next.series.len(), 4); // a and d, and zeros for the idle counters b and c
     /// ```
-    pub fn begin_flush(&mut self, now: i64, include_open: bool) -> bool {
+    pub fn begin_flush(&mut self, now: i64, include_open: bool, chunk: usize) -> bool {
         if self.head.is_some() {
             return false;
         }
         let zero_buckets = self.clock.close(now, include_open);
         self.head = Some(std::mem::take(&mut self.pending));
+        self.chunk = chunk;
         self.shard.begin_flush(now, include_open, zero_buckets);
         true
     }
 
     /// The next chunk of the flush under way (see [`begin_flush`](Self::begin_flush)): about
-    /// `chunk` series and sketches, the first also carrying what was received and not
+    /// the `chunk` given there series and sketches, the first also carrying what was received and not
     /// aggregated (timestamped series, events, service checks). `None` when no flush is under
     /// way: the last chunk was taken, and the expired contexts were removed.
-    pub fn next_flush_chunk(&mut self, chunk: usize) -> Option<Flush> {
+    pub fn next_flush_chunk(&mut self) -> Option<Flush> {
         let mut out = self.head.take()?;
-        match self.shard.flush_step(chunk, &mut out) {
+        match self.shard.flush_step(self.chunk, &mut out) {
             None => {
                 self.head = Some(Flush::default());
                 Some(out)

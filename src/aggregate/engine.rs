@@ -17,9 +17,10 @@ use super::output::Flush;
 use super::shard::{BucketClock, Shard};
 use super::stats::AggregateStats;
 use crate::{Message, Metric};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Messages per batch sent to a shard.
 pub(crate) const BATCH_SAMPLES: usize = 256;
@@ -213,6 +214,9 @@ pub struct ShardedAggregator {
     clock: BucketClock,
     /// Samples lost because a shard thread was gone (never expected; counted, not hidden).
     lost: u64,
+    /// The flush under way: what was received and not aggregated (its first chunk), and the
+    /// shards' chunks as they come (the channel closes after every shard's last chunk).
+    flushing: Option<(Option<Flush>, Receiver<Flush>)>,
 }
 
 impl std::fmt::Debug for ShardedAggregator {
@@ -262,6 +266,7 @@ impl ShardedAggregator {
             spare: Vec::new(),
             clock: BucketClock::default(),
             lost: 0,
+            flushing: None,
         }
     }
 
@@ -345,11 +350,24 @@ impl ShardedAggregator {
         chunk: usize,
         each: &mut dyn FnMut(Flush),
     ) {
-        self.drain();
-        let pending = std::mem::take(&mut self.pending);
-        if !pending.is_empty() {
-            each(pending);
+        // A flush under way is finished first.
+        while let Some(out) = self.next_flush_chunk() {
+            each(out);
         }
+        self.begin_flush(now, include_open, chunk);
+        while let Some(out) = self.next_flush_chunk() {
+            each(out);
+        }
+    }
+
+    /// See [`Aggregator::begin_flush`](crate::Aggregator::begin_flush): each shard walks its
+    /// contexts between the batches it receives, and has at most one chunk waiting to be taken.
+    pub fn begin_flush(&mut self, now: i64, include_open: bool, chunk: usize) -> bool {
+        if self.flushing.is_some() {
+            return false;
+        }
+        self.drain();
+        let head = std::mem::take(&mut self.pending);
         let zero_buckets: Arc<[i64]> = self.clock.close(now, include_open).into();
         let (reply, replies) = bounded(self.shards.len());
         for handle in &self.shards {
@@ -363,11 +381,28 @@ impl ShardedAggregator {
                 });
             }
         }
-        drop(reply);
-        // Ends when every shard has dropped its sender: after its last chunk.
-        for flush in replies.iter() {
-            each(flush);
+        self.flushing = Some((Some(head), replies));
+        true
+    }
+
+    /// See [`Aggregator::next_flush_chunk`](crate::Aggregator::next_flush_chunk). Waits for a
+    /// shard to make its next chunk.
+    pub fn next_flush_chunk(&mut self) -> Option<Flush> {
+        let (head, replies) = self.flushing.as_mut()?;
+        if let Some(head) = head.take().filter(|h| !h.is_empty()) {
+            return Some(head);
         }
+        // Ends when every shard has dropped its sender: after its last chunk.
+        let next = replies.recv().ok();
+        if next.is_none() {
+            self.flushing = None;
+        }
+        next
+    }
+
+    /// Whether a flush is under way (see [`begin_flush`](Self::begin_flush)).
+    pub fn is_flushing(&self) -> bool {
+        self.flushing.is_some()
     }
 
     /// Counters of every shard and of the enrichment stage. Waits for every shard to process
@@ -428,42 +463,89 @@ fn send_batch(handle: &mut ShardHandle, fresh: Batch, lost: &mut u64) -> Option<
     })
 }
 
+/// A shard's flush under way: where its chunks go, their size, and the chunk being filled.
+struct ShardFlush {
+    reply: Sender<Flush>,
+    chunk: usize,
+    out: Flush,
+}
+
+impl ShardFlush {
+    /// Walks on until a chunk is full and sends it; false when the walk is done (the last
+    /// chunk sent).
+    fn step(&mut self, shard: &mut Shard) -> bool {
+        let done = shard.flush_step(self.chunk, &mut self.out).is_some();
+        if !self.out.is_empty() {
+            // The receiver is gone only when the engine is: nothing to send to, nothing lost.
+            let _ = self.reply.send(std::mem::take(&mut self.out));
+        }
+        !done
+    }
+}
+
+/// How long a shard with a chunk waiting waits for a command before it looks again.
+const FLUSH_POLL: Duration = Duration::from_millis(2);
+
 fn run_shard(shard: &mut Shard, rx: &Receiver<Command>, recycle: &Sender<Batch>) {
-    for command in rx.iter() {
+    let mut flushing: Option<ShardFlush> = None;
+    loop {
+        // While a flush is under way, the shard takes a command when there is one and makes its
+        // next chunk when the last was taken: batches are never held up by a slow reader.
+        let command = match &flushing {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(f) if f.reply.is_full() => rx.recv_timeout(FLUSH_POLL),
+            Some(_) => rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            }),
+        };
         match command {
-            Command::Batch(mut batch) => {
+            Ok(Command::Batch(mut batch)) => {
                 batch.apply(shard);
                 batch.clear();
                 // A full recycle queue means the producer has enough spare batches.
                 let _ = recycle.try_send(batch);
             }
-            Command::Flush {
+            Ok(Command::Flush {
                 now,
                 include_open,
                 zero_buckets,
                 chunk,
                 reply,
-            } => {
-                shard.flush(
-                    now,
-                    include_open,
-                    zero_buckets.to_vec(),
-                    Flush::default(),
+            }) => {
+                if let Some(mut f) = flushing.take() {
+                    while f.step(shard) {}
+                }
+                shard.begin_flush(now, include_open, zero_buckets.to_vec());
+                flushing = Some(ShardFlush {
+                    reply,
                     chunk,
-                    &mut |flush| {
-                        let _ = reply.send(flush);
-                    },
-                );
+                    out: Flush::default(),
+                });
             }
-            Command::Stats(reply) => {
+            Ok(Command::Stats(reply)) => {
                 let _ = reply.send(shard.stats());
             }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(mut f) = flushing.take() {
+                    while f.step(shard) {}
+                }
+                return;
+            }
+        }
+        if let Some(f) = flushing.as_mut().filter(|f| !f.reply.is_full())
+            && !f.step(shard)
+        {
+            flushing = None;
         }
     }
 }
 
 impl Drop for ShardedAggregator {
     fn drop(&mut self) {
+        // A shard finishing a flush must not wait for this end to take its chunks.
+        self.flushing = None;
         for handle in &mut self.shards {
             handle.tx = None;
         }

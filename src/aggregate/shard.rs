@@ -164,36 +164,11 @@ impl Shard {
         self.store.key_of(r)
     }
 
-    /// Emits every bucket that closed before `now` (all buckets when `include_open`), with
-    /// zeros for idle counters in `zero_buckets` (from [`BucketClock::close`]), then removes
-    /// expired contexts and returns how many.
-    ///
-    /// Output goes to `each` in chunks of about `chunk` series and sketches (the first chunk
-    /// starts from `out`, which holds what was emitted before); `each` sees every non-empty
-    /// chunk, so a flush of many contexts is never held whole.
-    pub(crate) fn flush(
-        &mut self,
-        now: i64,
-        include_open: bool,
-        zero_buckets: Vec<i64>,
-        mut out: Flush,
-        chunk: usize,
-        each: &mut dyn FnMut(Flush),
-    ) -> usize {
-        self.begin_flush(now, include_open, zero_buckets);
-        loop {
-            let done = self.flush_step(chunk, &mut out);
-            if !out.is_empty() {
-                each(std::mem::take(&mut out));
-            }
-            if let Some(expired) = done {
-                return expired;
-            }
-        }
-    }
-
     /// Starts a flush that [`flush_step`](Self::flush_step) makes a chunk at a time, with
-    /// samples ingested between the chunks. A flush under way is dropped: finish it first.
+    /// samples ingested between the chunks: it emits every bucket that closed before `now` (all
+    /// buckets when `include_open`), with zeros for idle counters in `zero_buckets` (from
+    /// [`BucketClock::close`]), then removes expired contexts. A flush under way must be
+    /// finished first.
     ///
     /// What a sample ingested during the walk does: it lands in a bucket that is open at the
     /// flush's `now` (unless the clock went back), so it is emitted by the next flush whether its

@@ -12,12 +12,12 @@
 //! - parser → shards: the aggregator's bounded batch queues; **block**.
 //! - flusher → sender: a flush goes in chunks of `DOGPIPE_FLUSH_CHUNK` series and sketches
 //!   (4096), at most `DOGPIPE_FLUSH_QUEUE` chunks queued (4), so a flush of many contexts is
-//!   never held whole. The ingest thread is the flusher, and with the single-shard engine it
-//!   **never waits** on the sender: it makes the next chunk when the queue has room and reads
-//!   packets meanwhile (`Aggregator::begin_flush`), so a slow serializer does not stop
-//!   ingestion (the Agent's flush waits on its serializer). The sharded engine's flush
-//!   **blocks** until its last chunk is queued. A flush still under way at the next flush
-//!   time (the sender a whole interval behind) is finished first, waiting. Each summary line
+//!   never held whole. The ingest thread is the flusher, and it **never waits** on the sender:
+//!   it hands over the next chunk when the queue has room and reads packets meanwhile
+//!   (`Aggregator::begin_flush`; shard threads likewise walk their contexts between batches,
+//!   one chunk waiting each), so a slow serializer does not stop ingestion (the Agent's flush
+//!   waits on its serializer). A flush still under way at the next flush time (the sender a
+//!   whole interval behind) is finished first, waiting; so is the shutdown flush. Each summary line
 //!   gives the flush's duration (`flush_ms`) and how long it kept the ingest thread from
 //!   reading (`held_ingest_ms`). Bounded memory for undelivered data is the forwarder's retry
 //!   queue, which drops the oldest payload and counts it.
@@ -610,18 +610,18 @@ impl Engine {
     }
 
     /// Starts a flush taken a chunk at a time ([`next_chunk`](Self::next_chunk)) between
-    /// packets; false when the engine cannot (the sharded one flushes at once).
-    fn begin_flush(&mut self, now: i64) -> bool {
+    /// packets.
+    fn begin_flush(&mut self, now: i64, chunk: usize) -> bool {
         match self {
-            Engine::Inline(a) => a.begin_flush(now, false),
-            Engine::Sharded(_) => false,
+            Engine::Inline(a) => a.begin_flush(now, false, chunk),
+            Engine::Sharded(a) => a.begin_flush(now, false, chunk),
         }
     }
 
-    fn next_chunk(&mut self, chunk: usize) -> Option<Flush> {
+    fn next_chunk(&mut self) -> Option<Flush> {
         match self {
-            Engine::Inline(a) => a.next_flush_chunk(chunk),
-            Engine::Sharded(_) => None,
+            Engine::Inline(a) => a.next_flush_chunk(),
+            Engine::Sharded(a) => a.next_flush_chunk(),
         }
     }
 
@@ -710,24 +710,20 @@ impl Ingest {
         }
     }
 
-    /// Starts the flush of the buckets closed at `now`: with the single-shard engine, a chunk at
-    /// a time between packets ([`pump`](Self::pump)), at once with the sharded one. A flush
-    /// still under way (the sender more than a flush interval behind) is finished first,
-    /// waiting on the sender. False when the sender is gone.
+    /// Starts the flush of the buckets closed at `now`, taken a chunk at a time between packets
+    /// ([`pump`](Self::pump)). A flush still under way (the sender more than a flush interval
+    /// behind) is finished first, waiting on the sender. False when the sender is gone.
     fn begin_flush(&mut self, now: i64, flushes: &Sender<ToSender>) -> bool {
         if !self.finish(flushes) {
             return false;
         }
-        if self.engine.begin_flush(now) {
-            self.flushing = Some(UnderWay {
-                began: Instant::now(),
-                held: Duration::ZERO,
-                longest: Duration::ZERO,
-            });
-            self.pump(flushes)
-        } else {
-            self.flush(now, false, flushes)
-        }
+        self.engine.begin_flush(now, self.flush_chunk);
+        self.flushing = Some(UnderWay {
+            began: Instant::now(),
+            held: Duration::ZERO,
+            longest: Duration::ZERO,
+        });
+        self.pump(flushes)
     }
 
     /// Hands the sender the next chunk of the flush under way when its queue has room, without
@@ -741,7 +737,7 @@ impl Ingest {
             return true;
         }
         let started = Instant::now();
-        let next = self.engine.next_chunk(self.flush_chunk);
+        let next = self.engine.next_chunk();
         let spent = started.elapsed();
         under_way.held += spent;
         under_way.longest = under_way.longest.max(spent);
@@ -767,7 +763,7 @@ impl Ingest {
         };
         let started = Instant::now();
         let mut sent = true;
-        while let Some(chunk) = self.engine.next_chunk(self.flush_chunk) {
+        while let Some(chunk) = self.engine.next_chunk() {
             sent &= flushes.send(ToSender::Chunk(chunk)).is_ok();
         }
         let spent = started.elapsed();
