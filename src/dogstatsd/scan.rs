@@ -144,6 +144,37 @@ fn find2_swar(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
     last_word(haystack, 0, mask, |x| x == a || x == b)
 }
 
+/// A mask of where `needle` is in the (up to) 64 bytes of `haystack` from `base`: bit `i` is set
+/// when `haystack[base + i] == needle`. Sixteen bytes per vector compare; a last partial chunk is
+/// tested as the last sixteen bytes of `haystack`, its bits shifted past the bytes that come
+/// before the chunk; byte by byte only when `haystack` is shorter than sixteen bytes.
+#[inline]
+pub(crate) fn mask64(needle: u8, haystack: &[u8], base: usize) -> u64 {
+    let mut found = 0u64;
+    for k in 0..4 {
+        let offset = base + VECTOR * k;
+        let rest = haystack.get(offset..).unwrap_or_default();
+        if let Some(chunk) = rest.first_chunk::<VECTOR>() {
+            found |= u64::from(simd::mask1(chunk, needle)) << (VECTOR * k);
+            continue;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let partial = match haystack.last_chunk::<VECTOR>() {
+            // The last chunk's first `VECTOR - rest.len()` bytes come before `offset`.
+            Some(last) => simd::mask1(last, needle) >> (VECTOR - rest.len()),
+            None => rest
+                .iter()
+                .enumerate()
+                .fold(0, |m, (i, &b)| m | (u32::from(b == needle) << i)),
+        };
+        found |= u64::from(partial) << (VECTOR * k);
+        break;
+    }
+    found
+}
+
 /// How many times `needle` occurs in `haystack`.
 ///
 /// Counted in blocks of 255 bytes into a `u8`, a shape the compiler turns into vector compares
@@ -203,6 +234,12 @@ mod tests {
             prop_assert_eq!(find(a, &hay), hay.iter().position(|&x| x == a));
             prop_assert_eq!(find2(a, b, &hay), hay.iter().position(|&x| x == a || x == b));
             prop_assert_eq!(count(a, &hay), hay.iter().filter(|&&x| x == a).count());
+            for base in [0, 1, 15, 16, 17, 63, 64, 100, 299, 300, 400] {
+                let naive = (0..64)
+                    .filter(|i| hay.get(base + i) == Some(&a))
+                    .fold(0u64, |m, i| m | 1 << i);
+                prop_assert_eq!(mask64(a, &hay, base), naive, "base {}", base);
+            }
         }
     }
 }

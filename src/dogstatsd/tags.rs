@@ -6,24 +6,37 @@ use std::iter::FusedIterator;
 /// The tags of a message: a lazy iterator over the `,`-separated pieces of its `#` field, exactly
 /// as received (no trimming, no dedupe; `#a,,b` yields `a`, an empty tag, `b`).
 ///
-/// It allocates nothing: each tag is a slice of the message.
+/// It allocates nothing: each tag is a slice of the message. The commas are found 64 bytes at a
+/// time, as a bit mask that the following tags are cut from.
 #[derive(Debug, Clone)]
 pub struct Tags<'b> {
-    rest: Option<&'b [u8]>,
+    field: &'b [u8],
+    /// Where the next tag starts.
+    start: usize,
+    /// Where the window after the one `commas` covers starts.
+    next_window: usize,
+    /// The commas of the current window not passed yet.
+    commas: u64,
     remaining: usize,
 }
 
 impl<'b> Tags<'b> {
     pub(crate) fn new(raw: &'b [u8], count: u32) -> Tags<'b> {
         Tags {
-            rest: if count == 0 { None } else { Some(raw) },
+            field: raw,
+            start: 0,
+            next_window: 0,
+            commas: 0,
             remaining: count as usize,
         }
     }
 
-    /// The tags as one slice, still joined by `,` (empty when there are none).
+    /// The tags not iterated yet, as one slice still joined by `,` (empty when there are none).
     pub fn as_bytes(&self) -> &'b [u8] {
-        self.rest.unwrap_or_default()
+        if self.remaining == 0 {
+            return &[];
+        }
+        self.field.get(self.start..).unwrap_or_default()
     }
 }
 
@@ -32,22 +45,29 @@ impl<'b> Iterator for Tags<'b> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'b [u8]> {
-        let rest = self.rest?;
-        self.remaining = self.remaining.saturating_sub(1);
+        self.remaining = self.remaining.checked_sub(1)?;
+        let rest = self.field.get(self.start..).unwrap_or_default();
         if self.remaining == 0 {
             // The count came from the scan: the last tag holds no comma, no need to look.
-            self.rest = None;
             return Some(rest);
         }
-        match scan::find(b',', rest) {
-            Some(i) => {
-                self.rest = rest.get(i + 1..);
-                rest.get(..i)
+        loop {
+            if self.commas != 0 {
+                let at = self.next_window - 64 + self.commas.trailing_zeros() as usize;
+                self.commas &= self.commas - 1;
+                let tag = self.field.get(self.start..at).unwrap_or_default();
+                self.start = at + 1;
+                return Some(tag);
             }
-            None => {
-                self.rest = None;
-                Some(rest)
+            if self.next_window >= self.field.len() {
+                // Fewer commas than the count said (not from the parser): the rest is one tag.
+                self.remaining = 0;
+                return Some(rest);
             }
+            // Commas before `start` were passed already: a window never starts before it.
+            let window = self.next_window.max(self.start);
+            self.commas = scan::mask64(b',', self.field, window);
+            self.next_window = window + 64;
         }
     }
 

@@ -1,0 +1,95 @@
+//! Minimum and median time per pass over a corpus: `cargo run --release --example speed_min --
+//! [corpus] [decode|parse|insert_all] [passes]`. The minimum is the figure least disturbed by other
+//! work on a shared machine; use it to compare two builds run alternately.
+
+use dogpipe::{Aggregator, AggregatorConfig, Message, ParserConfig, parse_packet};
+use std::hint::black_box;
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "dsd_small10k".into());
+    let mode = args.next().unwrap_or_else(|| "decode".into());
+    let passes: usize = args.next().and_then(|p| p.parse().ok()).unwrap_or(40);
+    let path = format!("../shared/corpus/{name}_16m.bin.zst");
+    let Some(raw) = std::fs::read(&path)
+        .ok()
+        .and_then(|c| zstd::decode_all(&c[..]).ok())
+    else {
+        eprintln!("cannot read {path}");
+        std::process::exit(1);
+    };
+    let mut datagrams = Vec::new();
+    let mut rest = &raw[..];
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some(d) = tail.get(..len) else { break };
+        datagrams.push(d);
+        rest = tail.get(len..).unwrap_or_default();
+    }
+    let messages: usize = datagrams.iter().map(|d| dogpipe::lines(d).count()).sum();
+    let origin = ParserConfig::default().with_origin_detection_client(true);
+    let plain = ParserConfig::default();
+    let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("bench"));
+    let mut batch = Vec::new();
+    let mut now = 1_700_000_000;
+    let mut times = Vec::new();
+    for _ in 0..passes + 2 {
+        let start = Instant::now();
+        let mut acc = 0usize;
+        let mut sum = 0f64;
+        for d in &datagrams {
+            match mode.as_str() {
+                "decode" => {
+                    for m in parse_packet(d, &origin) {
+                        if let Ok(Message::Metric(m)) = m {
+                            acc += black_box(m.name()).len();
+                            for v in m.values() {
+                                sum += v;
+                            }
+                            for t in m.tags() {
+                                acc += black_box(t).len();
+                            }
+                            sum += m.sample_rate();
+                            black_box(m.timestamp());
+                            let o = m.origin();
+                            for f in [o.local_data(), o.external_data(), o.cardinality_raw()] {
+                                acc += black_box(f).map_or(0, <[u8]>::len);
+                            }
+                        }
+                    }
+                }
+                "parse" => {
+                    for m in parse_packet(d, &plain) {
+                        if let Ok(Message::Metric(m)) = m {
+                            acc += m.value_count();
+                        }
+                    }
+                }
+                _ => {
+                    batch.clear();
+                    batch.extend(parse_packet(d, &plain).flatten());
+                    agg.insert_all(&batch, now);
+                }
+            }
+        }
+        times.push(start.elapsed().as_secs_f64());
+        black_box((acc, sum));
+        if mode == "insert_all" {
+            now += 10;
+            black_box(agg.flush(now));
+        }
+    }
+    times.drain(..2);
+    times.sort_by(f64::total_cmp);
+    let (Some(&min), Some(&med)) = (times.first(), times.get(times.len() / 2)) else {
+        return;
+    };
+    println!(
+        "{name} {mode}: min {:.2} ms ({:.2} M msg/s), median {:.2} ms ({:.2} M msg/s)",
+        min * 1e3,
+        messages as f64 / min / 1e6,
+        med * 1e3,
+        messages as f64 / med / 1e6
+    );
+}
