@@ -1,5 +1,6 @@
 //! Minimum and median time per pass over a corpus: `cargo run --release --example speed_min --
-//! [corpus] [decode|parse|insert_all] [passes]`. The minimum is the figure least disturbed by other
+//! [corpus] [decode|parse|insert_all|aggregate] [passes]` (`aggregate`: `insert_all`
+//! alone, on messages parsed beforehand). The minimum is the figure least disturbed by other
 //! work on a shared machine; use it to compare two builds run alternately.
 
 use dogpipe::{Aggregator, AggregatorConfig, Message, ParserConfig, parse_packet};
@@ -33,13 +34,23 @@ fn main() {
     let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("bench"));
     let mut batch = Vec::new();
     let mut now = 1_700_000_000;
+    let parsed: Vec<Vec<Message<'_>>> = datagrams
+        .iter()
+        .map(|d| parse_packet(d, &plain).flatten().collect())
+        .collect();
     let mut times = Vec::new();
     for _ in 0..passes + 2 {
         let start = Instant::now();
         let mut acc = 0usize;
         let mut sum = 0f64;
+        if mode == "aggregate" {
+            for batch in &parsed {
+                agg.insert_all(batch, now);
+            }
+        }
         for d in &datagrams {
             match mode.as_str() {
+                "aggregate" => break,
                 "decode" => {
                     for m in parse_packet(d, &origin) {
                         if let Ok(Message::Metric(m)) = m {
@@ -75,7 +86,7 @@ fn main() {
         }
         times.push(start.elapsed().as_secs_f64());
         black_box((acc, sum));
-        if mode == "insert_all" {
+        if mode == "insert_all" || mode == "aggregate" {
             now += 10;
             black_box(agg.flush(now));
         }

@@ -64,10 +64,10 @@ impl<'b> Iterator for Tags<'b> {
                 self.remaining = 0;
                 return Some(rest);
             }
-            // Commas before `start` were passed already: a window never starts before it.
-            let window = self.next_window.max(self.start);
-            self.commas = scan::mask64(b',', self.field, window);
-            self.next_window = window + 64;
+            // Windows follow each other, so `start` (just past a comma of the last one) is
+            // never past the next.
+            self.commas = scan::mask64(b',', self.field, self.next_window);
+            self.next_window += 64;
         }
     }
 
@@ -215,6 +215,29 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn property_test_tags_iterate_like_a_naive_split(
+            field in "([a-z]{0,90},){0,12}[a-z]{0,90}",
+            taken in 0usize..14,
+        ) {
+            let line = field.as_bytes();
+            let (span, count) = scan_tags(line, 0, 1000, 1000).unwrap();
+            let mut tags = Tags::new(span.get(line), count);
+            let naive: Vec<&[u8]> = if line.is_empty() {
+                Vec::new()
+            } else {
+                line.split(|&b| b == b',').collect()
+            };
+            // Part of the way, then the rest as one slice, then to the end.
+            let head: Vec<&[u8]> = tags.by_ref().take(taken).collect();
+            proptest::prop_assert_eq!(&head[..], &naive[..taken.min(naive.len())]);
+            let rest = naive.get(taken..).map(|r| r.join(&b","[..])).unwrap_or_default();
+            proptest::prop_assert_eq!(tags.as_bytes(), &rest[..]);
+            proptest::prop_assert_eq!(tags.len(), naive.len().saturating_sub(taken));
+            let tail: Vec<&[u8]> = tags.collect();
+            proptest::prop_assert_eq!(&tail[..], naive.get(taken..).unwrap_or_default());
+        }
+
         #[test]
         fn property_test_scan_tags_agrees_with_a_naive_scan(
             line in "[a,|]{0,120}",
