@@ -40,6 +40,12 @@ pub(crate) fn mask2(chunk: &[u8; 16], a: u8, b: u8) -> u32 {
     imp::mask2(chunk, a, b)
 }
 
+/// A 16-bit mask with bit `i` set where `chunk[i]` is `a`, `b` or `c`.
+#[inline(always)]
+pub(crate) fn mask3(chunk: &[u8; 16], a: u8, b: u8, c: u8) -> u32 {
+    imp::mask3(chunk, a, b, c)
+}
+
 /// A 16-bit mask with bit `i` set where `chunk[i]` cannot be copied as is into a JSON string
 /// the way Go writes one: below 0x20, 0x80 or above (not ASCII), `"`, `\\`, `<`, `>` or `&`.
 #[inline(always)]
@@ -91,6 +97,17 @@ mod imp {
     }
 
     #[inline(always)]
+    pub(super) fn mask3(chunk: &[u8; 16], a: u8, b: u8, c: u8) -> u32 {
+        let v = load(chunk);
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let bits = unsafe {
+            let eq = |x: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(x as i8));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(eq(a), eq(b)), eq(c)))
+        };
+        bits as u32
+    }
+
+    #[inline(always)]
     pub(super) fn mask_json(chunk: &[u8; 16]) -> u32 {
         let v = load(chunk);
         // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
@@ -126,6 +143,13 @@ mod imp {
             .iter()
             .enumerate()
             .fold(0, |m, (i, &x)| m | (u32::from(x == a || x == b) << i))
+    }
+
+    #[inline(always)]
+    pub(super) fn mask3(chunk: &[u8; 16], a: u8, b: u8, c: u8) -> u32 {
+        chunk.iter().enumerate().fold(0, |m, (i, &x)| {
+            m | (u32::from(x == a || x == b || x == c) << i)
+        })
     }
 
     #[inline(always)]
@@ -173,6 +197,10 @@ mod tests {
         ) {
             prop_assert_eq!(mask1(&chunk, a), naive(&chunk, |x| x == a));
             prop_assert_eq!(mask2(&chunk, a, b), naive(&chunk, |x| x == a || x == b));
+            prop_assert_eq!(
+                mask3(&chunk, a, b, b'\n'),
+                naive(&chunk, |x| x == a || x == b || x == b'\n')
+            );
         }
 
         #[test]

@@ -1,8 +1,10 @@
 //! Arbitrary bytes as one packet, default config and with client origin detection: every line
-//! yields a message or a typed error, and every accessor of an accepted message can be read.
+//! yields a message or a typed error, every accessor of an accepted message can be read, and
+//! the packet parses exactly as its lines do one by one (`parse_packet` finds a metric's end
+//! while parsing it).
 #![no_main]
 
-use dogpipe::{ParserConfig, lines, parse_packet};
+use dogpipe::{ParserConfig, lines, parse_message, parse_packet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|packet: &[u8]| {
@@ -20,6 +22,11 @@ fuzz_target!(|packet: &[u8]| {
             }
         }
         assert_eq!(results, lines(packet).count());
+        assert!(
+            parse_packet(packet, &config)
+                .eq(lines(packet).map(|line| parse_message(line, &config))),
+            "the packet parses differently from its lines"
+        );
         std::hint::black_box(acc);
     }
 });

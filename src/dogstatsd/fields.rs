@@ -13,22 +13,51 @@ pub(crate) fn walk_fields(
     start: usize,
     config: &ParserConfig,
     kind: MessageKind,
-    mut on_field: impl FnMut(usize, &[u8]) -> Result<(), ParseError>,
+    on_field: impl FnMut(usize, &[u8]) -> Result<(), ParseError>,
 ) -> Result<(Span, u32), ParseError> {
+    walk_fields_to::<false>(line, start, line.len(), config, kind, on_field).map(|(tags, _)| tags)
+}
+
+/// [`walk_fields`] over `input[..end]`. With `OPEN`, `input` is the rest of a packet whose
+/// message ends at the first `\n` (or at `end`): each field's search stops at a `\n` too, and
+/// the message's end is returned with the tags.
+#[inline]
+pub(crate) fn walk_fields_to<const OPEN: bool>(
+    input: &[u8],
+    start: usize,
+    end: usize,
+    config: &ParserConfig,
+    kind: MessageKind,
+    mut on_field: impl FnMut(usize, &[u8]) -> Result<(), ParseError>,
+) -> Result<((Span, u32), usize), ParseError> {
     let mut tags = (Span::default(), 0);
+    let mut limit = end;
     let mut pos = start;
-    while pos <= line.len() {
+    while pos <= limit {
+        let line = input.get(..limit).unwrap_or_default();
         let rest = line.get(pos..).unwrap_or_default();
         if rest.first() == Some(&b'#') {
-            let (span, count) = scan_tags(line, pos + 1, config.max_tags(), config.max_tag_bytes())
-                .map_err(|(error, at)| ParseError::new(error, kind, at))?;
+            let (span, count) =
+                scan_tags::<OPEN>(line, pos + 1, config.max_tags(), config.max_tag_bytes())
+                    .map_err(|(error, at)| ParseError::new(error, kind, at))?;
             tags = (span, count);
+            if OPEN && line.get(span.end()) == Some(&b'\n') {
+                limit = span.end();
+            }
             pos = span.end() + 1;
             continue;
         }
-        let end = scan::find(b'|', rest).map_or(line.len(), |i| pos + i);
-        on_field(pos, line.get(pos..end).unwrap_or_default())?;
-        pos = end + 1;
+        let found = if OPEN {
+            scan::find2(b'|', b'\n', rest)
+        } else {
+            scan::find(b'|', rest)
+        };
+        let field_end = found.map_or(limit, |i| pos + i);
+        if OPEN && line.get(field_end) == Some(&b'\n') {
+            limit = field_end;
+        }
+        on_field(pos, line.get(pos..field_end).unwrap_or_default())?;
+        pos = field_end + 1;
     }
-    Ok(tags)
+    Ok((tags, limit))
 }

@@ -1,6 +1,6 @@
 use super::config::ParserConfig;
 use super::error::{MessageKind, ParseError, ParseErrorKind};
-use super::fields::walk_fields;
+use super::fields::walk_fields_to;
 use super::number::{NumberError, parse_f64, parse_f64_prefix, parse_i64};
 use super::origin::{Origin, OriginLayout};
 use super::scan;
@@ -269,22 +269,53 @@ fn value_error(e: NumberError, offset: usize) -> ParseError {
 
 /// Parses a metric line (already checked against the message length limit).
 pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricLayout, ParseError> {
+    parse_metric_to::<false>(line, config).map(|(layout, _)| layout)
+}
+
+/// The first `|` of `s`; with `OPEN`, the first `|` or `\n`, and whether it was a `\n`.
+#[inline(always)]
+fn find_pipe<const OPEN: bool>(s: &[u8]) -> Option<(usize, bool)> {
+    if OPEN {
+        let i = scan::find2(b'|', b'\n', s)?;
+        Some((i, s.get(i) == Some(&b'\n')))
+    } else {
+        Some((scan::find(b'|', s)?, false))
+    }
+}
+
+/// Parses a metric, and returns its layout and its length. Without `OPEN`, `input` is the
+/// message. With `OPEN`, it is the rest of a packet, and the message ends at the first `\n`
+/// (or at the end of `input`): every search stops at a `\n` too, so the message's end is found
+/// by the passes that parse it, not by a pass of its own. An `OPEN` parse gives up (with some
+/// error) on anything unusual, and the caller parses the message again as a line: it is exact
+/// only where it succeeds.
+#[inline]
+pub(crate) fn parse_metric_to<const OPEN: bool>(
+    input: &[u8],
+    config: &ParserConfig,
+) -> Result<(MetricLayout, usize), ParseError> {
+    let line = input;
     // One pass over the name: the first `:` or `|` (a `|` first means there is no value).
-    let colon = scan::find2(b':', b'|', line)
-        .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
-    if line.get(colon) == Some(&b'|') {
-        return Err(err(ParseErrorKind::MissingValue, colon));
+    let colon = if OPEN {
+        scan::find3(b':', b'|', b'\n', line)
+    } else {
+        scan::find2(b':', b'|', line)
+    }
+    .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?;
+    match line.get(colon) {
+        Some(b'|') => return Err(err(ParseErrorKind::MissingValue, colon)),
+        Some(b'\n') if OPEN => return Err(err(ParseErrorKind::MissingType, colon)),
+        _ => {}
     }
     // Fast path: the values are plain numbers, read in the same pass that finds the `|`. Anything
     // else (a set member, an exponent, an empty item, no `|`) takes the general path below.
     let fast = plain_values(line, colon + 1);
     let pipe = match fast {
         Some(values) => values.pipe,
-        None => line
-            .get(colon + 1..)
-            .and_then(|values| scan::find(b'|', values))
-            .map(|i| colon + 1 + i)
-            .ok_or_else(|| err(ParseErrorKind::MissingType, line.len()))?,
+        None => match line.get(colon + 1..).and_then(find_pipe::<OPEN>) {
+            Some((i, false)) => colon + 1 + i,
+            _ => return Err(err(ParseErrorKind::MissingType, line.len())),
+        },
     };
     if colon == 0 {
         return Err(err(ParseErrorKind::EmptyName, 0));
@@ -297,7 +328,11 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
 
     let type_start = pipe + 1;
     let after_type = line.get(type_start..).unwrap_or_default();
-    let type_end = scan::find(b'|', after_type).map_or(line.len(), |i| type_start + i);
+    let (type_end, mut end) = match find_pipe::<OPEN>(after_type) {
+        Some((i, true)) => (type_start + i, type_start + i),
+        Some((i, false)) => (type_start + i, line.len()),
+        None => (line.len(), line.len()),
+    };
     let metric_type = MetricType::parse(line.get(type_start..type_end).unwrap_or_default())
         .ok_or_else(|| err(ParseErrorKind::UnknownType, type_start))?;
 
@@ -321,9 +356,10 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
         origin: OriginLayout::default(),
     };
 
-    let (tags, tag_count) = walk_fields(
+    let ((tags, tag_count), fields_end) = walk_fields_to::<OPEN>(
         line,
         type_end + 1,
+        end,
         config,
         MessageKind::Metric,
         |pos, field| {
@@ -349,9 +385,10 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
             Ok(())
         },
     )?;
+    end = fields_end;
     layout.tags = tags;
     layout.tag_count = tag_count;
-    Ok(layout)
+    Ok((layout, end))
 }
 
 /// Values read by [`plain_values`].

@@ -77,6 +77,33 @@ pub(crate) fn find2(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
     )
 }
 
+/// The index of the first `a`, `b` or `c` in `haystack`.
+#[inline]
+pub(crate) fn find3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() < VECTOR {
+        let (pa, pb, pc) = (
+            ONES * u64::from(a),
+            ONES * u64::from(b),
+            ONES * u64::from(c),
+        );
+        let mask = |word| matches(word, pa) | matches(word, pb) | matches(word, pc);
+        let is_match = |x| x == a || x == b || x == c;
+        if let Some((word, _)) = haystack.split_first_chunk::<8>() {
+            let found = mask(u64::from_le_bytes(*word));
+            if found != 0 {
+                return Some(first(found));
+            }
+            return last_word(haystack, 8, mask, is_match);
+        }
+        return last_word(haystack, 0, mask, is_match);
+    }
+    find_vector(
+        haystack,
+        |chunk| simd::mask3(chunk, a, b, c),
+        |rest| memchr::memchr3(a, b, c, rest),
+    )
+}
+
 /// Bytes per vector compare.
 const VECTOR: usize = 16;
 
@@ -207,7 +234,9 @@ mod tests {
                 }
                 assert_eq!(find(b',', &hay), Some(at), "len {len} at {at}");
                 assert_eq!(find2(b',', b'|', &hay), Some(at), "len {len} at {at}");
+                assert_eq!(find3(b':', b',', b'|', &hay), Some(at), "len {len} at {at}");
                 hay[at] = b'|';
+                assert_eq!(find3(b':', b',', b'|', &hay), Some(at), "len {len} at {at}");
                 assert_eq!(find2(b',', b'|', &hay), Some(at), "len {len} at {at}");
             }
             assert_eq!(find(b',', &vec![b'a'; len]), None);
@@ -233,6 +262,10 @@ mod tests {
         ) {
             prop_assert_eq!(find(a, &hay), hay.iter().position(|&x| x == a));
             prop_assert_eq!(find2(a, b, &hay), hay.iter().position(|&x| x == a || x == b));
+            prop_assert_eq!(
+                find3(a, b, b'\n', &hay),
+                hay.iter().position(|&x| x == a || x == b || x == b'\n')
+            );
             prop_assert_eq!(count(a, &hay), hay.iter().filter(|&&x| x == a).count());
             for base in [0, 1, 15, 16, 17, 63, 64, 100, 299, 300, 400] {
                 let naive = (0..64)

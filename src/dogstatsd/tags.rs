@@ -80,7 +80,8 @@ impl ExactSizeIterator for Tags<'_> {}
 impl FusedIterator for Tags<'_> {}
 
 /// The `#` field starting at `start` (just after the `#`): where it ends (the next `|` or the end
-/// of the line) and how many tags it holds, checking the tag limits on the way.
+/// of the line; with `OPEN`, a `\n` too) and how many tags it holds, checking the tag limits on
+/// the way.
 ///
 /// On error, returns the kind and the byte offset of the offending tag.
 ///
@@ -88,7 +89,7 @@ impl FusedIterator for Tags<'_> {}
 /// for a field longer than one tag may be, check that no comma-free run is too long); only a
 /// field that breaks a limit is walked tag by tag, to report the first offending tag.
 #[inline]
-pub(crate) fn scan_tags(
+pub(crate) fn scan_tags<const OPEN: bool>(
     line: &[u8],
     start: usize,
     max_tags: u32,
@@ -96,7 +97,12 @@ pub(crate) fn scan_tags(
 ) -> Result<(Span, u32), (ParseErrorKind, usize)> {
     let rest = line.get(start..).unwrap_or_default();
     // The `#` field is usually the last one and a hundred bytes or more: a job for `memchr`.
-    let end = memchr::memchr(b'|', rest).unwrap_or(rest.len());
+    let end = if OPEN {
+        memchr::memchr2(b'|', b'\n', rest)
+    } else {
+        memchr::memchr(b'|', rest)
+    };
+    let end = end.unwrap_or(rest.len());
     let field = rest.get(..end).unwrap_or_default();
     if field.is_empty() {
         // `#` alone: no tags.
@@ -168,7 +174,7 @@ mod tests {
 
     fn tags(field: &str) -> Vec<String> {
         let line = field.as_bytes();
-        let (span, count) = scan_tags(line, 0, 100, 100).unwrap();
+        let (span, count) = scan_tags::<false>(line, 0, 100, 100).unwrap();
         let tags = Tags::new(span.get(line), count);
         assert_eq!(tags.len(), count as usize);
         tags.map(|t| String::from_utf8(t.to_vec()).unwrap())
@@ -221,7 +227,7 @@ mod tests {
             taken in 0usize..14,
         ) {
             let line = field.as_bytes();
-            let (span, count) = scan_tags(line, 0, 1000, 1000).unwrap();
+            let (span, count) = scan_tags::<false>(line, 0, 1000, 1000).unwrap();
             let mut tags = Tags::new(span.get(line), count);
             let naive: Vec<&[u8]> = if line.is_empty() {
                 Vec::new()
@@ -244,7 +250,7 @@ mod tests {
             max_tags in 0u32..12,
             max_tag_bytes in 0u32..40,
         ) {
-            let got = scan_tags(line.as_bytes(), 0, max_tags, max_tag_bytes)
+            let got = scan_tags::<false>(line.as_bytes(), 0, max_tags, max_tag_bytes)
                 .map(|(span, count)| (span.end(), count));
             proptest::prop_assert_eq!(got, naive_scan(line.as_bytes(), max_tags, max_tag_bytes));
         }
@@ -253,18 +259,18 @@ mod tests {
     #[test]
     fn enforces_the_tag_limits_with_offsets() {
         assert_eq!(
-            scan_tags(b"a,b,c", 0, 2, 10),
+            scan_tags::<false>(b"a,b,c", 0, 2, 10),
             Err((ParseErrorKind::TooManyTags, 4))
         );
         assert_eq!(
-            scan_tags(b"a,bbbb,c", 0, 10, 3),
+            scan_tags::<false>(b"a,bbbb,c", 0, 10, 3),
             Err((ParseErrorKind::TagTooLong, 2))
         );
-        assert!(scan_tags(b"a,bbb,c", 0, 3, 3).is_ok());
+        assert!(scan_tags::<false>(b"a,bbb,c", 0, 3, 3).is_ok());
         assert_eq!(
-            scan_tags(b"a", 0, 0, 3),
+            scan_tags::<false>(b"a", 0, 0, 3),
             Err((ParseErrorKind::TooManyTags, 0))
         );
-        assert!(scan_tags(b"", 0, 0, 0).is_ok());
+        assert!(scan_tags::<false>(b"", 0, 0, 0).is_ok());
     }
 }

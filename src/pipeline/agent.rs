@@ -29,7 +29,8 @@ use crate::{
     AggregateStats, Aggregator, AggregatorConfig, FileSink, Flush, ForwardStats, Forwarder,
     ForwarderConfig, ListenError, ListenerConfig, ListenerStats, Listeners, LogsConfig, LogsHandle,
     LogsPipeline, LogsStats, Message, MessageKind, Packet, ParserConfig, Serializer,
-    SerializerConfig, ShardedAggregator, Sink, lines, open_sink, parse_message, write_flush,
+    SerializerConfig, ShardedAggregator, Sink, lines, open_sink, parse_message, parse_packet,
+    write_flush,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use smallvec::SmallVec;
@@ -812,14 +813,15 @@ impl Ingest {
         let (mut ok, mut bad) = ([0u64; 3], [0u64; 3]);
         // Messages go to the engine a few at a time (`insert_all`), which overlaps their lookups.
         let mut batch: SmallVec<[Message<'_>; BATCH]> = SmallVec::new();
-        for raw in lines(data) {
-            let message = match parse_message(raw, &self.parser) {
+        for result in parse_packet(data, &self.parser) {
+            let message = match result {
                 Ok(m) => m,
                 Err(e) => {
                     bad[kind_index(e.message_kind())] += 1;
                     continue;
                 }
             };
+            let raw = message.line();
             ok[kind_index(message.kind())] += 1;
             let socket_id = container_id.map(|id| id.as_bytes());
             let (origin_id, tags) = match &message {
