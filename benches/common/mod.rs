@@ -9,6 +9,9 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+mod cpu;
+pub use cpu::thread_cpu_nanos;
+
 /// The largest datagram a client sends over a Unix datagram socket (and the corpora hold).
 pub const MAX_DATAGRAM_BYTES: usize = 8192;
 
@@ -321,21 +324,4 @@ impl Measurement for ThreadCpuTime {
     fn formatter(&self) -> &dyn ValueFormatter {
         self.0.formatter()
     }
-}
-
-/// CPU time consumed by the calling thread, in nanoseconds.
-///
-/// # Panics
-/// When the clock is unavailable (not a Linux or macOS host).
-pub fn thread_cpu_nanos() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable `timespec` that outlives the call, and
-    // `CLOCK_THREAD_CPUTIME_ID` is a clock id the C library knows; the call writes only `now`.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
