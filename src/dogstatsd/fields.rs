@@ -47,15 +47,15 @@ pub(crate) fn walk_fields_to<const OPEN: bool>(
             pos = span.end() + 1;
             continue;
         }
-        let found = if OPEN {
-            scan::find2(b'|', b'\n', rest)
-        } else {
-            scan::find(b'|', rest)
+        let field_end = match scan::find_pipe::<OPEN>(rest) {
+            Some((i, newline)) => {
+                if newline {
+                    limit = pos + i;
+                }
+                pos + i
+            }
+            None => limit,
         };
-        let field_end = found.map_or(limit, |i| pos + i);
-        if OPEN && line.get(field_end) == Some(&b'\n') {
-            limit = field_end;
-        }
         on_field(pos, line.get(pos..field_end).unwrap_or_default())?;
         pos = field_end + 1;
     }

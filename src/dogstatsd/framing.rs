@@ -56,7 +56,9 @@ pub struct Messages<'b, 'c> {
     config: &'c ParserConfig,
 }
 
-/// Parses every message of a packet.
+/// Parses every message of a packet: the same results as `lines(packet)` with
+/// [`parse_message`] on each line, but a metric's line end is found by the searches that parse
+/// it rather than by a pass of its own (anything unusual is parsed as a line, the usual way).
 ///
 /// ```
 /// use dogpipe::{parse_packet, ParserConfig};

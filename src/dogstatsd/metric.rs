@@ -272,17 +272,6 @@ pub(crate) fn parse_metric(line: &[u8], config: &ParserConfig) -> Result<MetricL
     parse_metric_to::<false>(line, config).map(|(layout, _)| layout)
 }
 
-/// The first `|` of `s`; with `OPEN`, the first `|` or `\n`, and whether it was a `\n`.
-#[inline(always)]
-fn find_pipe<const OPEN: bool>(s: &[u8]) -> Option<(usize, bool)> {
-    if OPEN {
-        let i = scan::find2(b'|', b'\n', s)?;
-        Some((i, s.get(i) == Some(&b'\n')))
-    } else {
-        Some((scan::find(b'|', s)?, false))
-    }
-}
-
 /// Parses a metric, and returns its layout and its length. Without `OPEN`, `input` is the
 /// message. With `OPEN`, it is the rest of a packet, and the message ends at the first `\n`
 /// (or at the end of `input`): every search stops at a `\n` too, so the message's end is found
@@ -312,7 +301,7 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
     let fast = plain_values(line, colon + 1);
     let pipe = match fast {
         Some(values) => values.pipe,
-        None => match line.get(colon + 1..).and_then(find_pipe::<OPEN>) {
+        None => match line.get(colon + 1..).and_then(scan::find_pipe::<OPEN>) {
             Some((i, false)) => colon + 1 + i,
             _ => return Err(err(ParseErrorKind::MissingType, line.len())),
         },
@@ -328,7 +317,7 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
 
     let type_start = pipe + 1;
     let after_type = line.get(type_start..).unwrap_or_default();
-    let (type_end, mut end) = match find_pipe::<OPEN>(after_type) {
+    let (type_end, mut end) = match scan::find_pipe::<OPEN>(after_type) {
         Some((i, true)) => (type_start + i, type_start + i),
         Some((i, false)) => (type_start + i, line.len()),
         None => (line.len(), line.len()),

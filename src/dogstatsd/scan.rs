@@ -104,6 +104,17 @@ pub(crate) fn find3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
     )
 }
 
+/// The first `|` of `s`; with `OPEN`, the first `|` or `\n`, and whether it was a `\n`.
+#[inline(always)]
+pub(crate) fn find_pipe<const OPEN: bool>(s: &[u8]) -> Option<(usize, bool)> {
+    if OPEN {
+        let i = find2(b'|', b'\n', s)?;
+        Some((i, s.get(i) == Some(&b'\n')))
+    } else {
+        Some((find(b'|', s)?, false))
+    }
+}
+
 /// Bytes per vector compare.
 const VECTOR: usize = 16;
 
