@@ -1,7 +1,8 @@
 //! Minimum and median time per pass over a corpus: `cargo run --release --example speed_min --
-//! [corpus] [decode|parse|insert_all|aggregate] [passes]` (`aggregate`: `insert_all`
-//! alone, on messages parsed beforehand). The minimum is the figure least disturbed by other
-//! work on a shared machine; use it to compare two builds run alternately.
+//! [corpus] [decode|notags|parse|insert_all|aggregate] [passes]` (`notags`: decode without
+//! reading tags; `aggregate`: `insert_all` alone, on messages parsed beforehand). The minimum
+//! is the figure least disturbed by other work on a shared machine; use it to compare two
+//! builds run alternately.
 
 use dogpipe::{Aggregator, AggregatorConfig, Message, ParserConfig, parse_packet};
 use std::hint::black_box;
@@ -51,15 +52,17 @@ fn main() {
         for d in &datagrams {
             match mode.as_str() {
                 "aggregate" => break,
-                "decode" => {
+                "decode" | "notags" => {
                     for m in parse_packet(d, &origin) {
                         if let Ok(Message::Metric(m)) = m {
                             acc += black_box(m.name()).len();
                             for v in m.values() {
                                 sum += v;
                             }
-                            for t in m.tags() {
-                                acc += black_box(t).len();
+                            if mode != "notags" {
+                                for t in m.tags() {
+                                    acc += black_box(t).len();
+                                }
                             }
                             sum += m.sample_rate();
                             black_box(m.timestamp());

@@ -188,6 +188,27 @@ fn find2_swar(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
 /// before the chunk; byte by byte only when `haystack` is shorter than sixteen bytes.
 #[inline]
 pub(crate) fn mask64(needle: u8, haystack: &[u8], base: usize) -> u64 {
+    match haystack.get(base..).and_then(<[u8]>::first_chunk::<64>) {
+        Some(block) => mask_block(needle, block),
+        None => mask_short(needle, haystack, base),
+    }
+}
+
+/// [`mask64`] on a whole block: four compares, no bounds to check.
+#[inline(always)]
+fn mask_block(needle: u8, block: &[u8; 64]) -> u64 {
+    let mut found = 0u64;
+    for (k, chunk) in block.chunks_exact(VECTOR).enumerate() {
+        if let Some(chunk) = chunk.first_chunk::<VECTOR>() {
+            found |= u64::from(simd::mask1(chunk, needle)) << (VECTOR * k);
+        }
+    }
+    found
+}
+
+/// [`mask64`] when fewer than 64 bytes are left from `base`.
+#[inline(never)]
+fn mask_short(needle: u8, haystack: &[u8], base: usize) -> u64 {
     let mut found = 0u64;
     for k in 0..4 {
         let offset = base + VECTOR * k;
