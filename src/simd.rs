@@ -1,5 +1,5 @@
-//! 16-byte compares for the DogStatsD scanner and the logs JSON encoder, and the prefetch hint
-//! of the serializer: the one module of the crate allowed `unsafe`, for CPU instructions.
+//! 16-byte compares for the DogStatsD scanner (masks, and a search that counts a byte on the
+//! way) and the logs JSON encoder, and the prefetch hint of the serializer: the one module of the crate allowed `unsafe`, for CPU instructions.
 //!
 //! On x86-64, SSE2 is part of the baseline instruction set (every x86-64 CPU has it, and the
 //! compiler enables it for every x86-64 target), so no run-time detection is needed: one unaligned
@@ -46,6 +46,13 @@ pub(crate) fn mask3(chunk: &[u8; 16], a: u8, b: u8, c: u8) -> u32 {
     imp::mask3(chunk, a, b, c)
 }
 
+/// The first `a` or `b` of `haystack` (its length when there is none), and how many `c` come
+/// before it: one pass where a search and a count would take two.
+#[inline]
+pub(crate) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+    imp::find2_counting(haystack, a, b, c)
+}
+
 /// A 16-bit mask with bit `i` set where `chunk[i]` cannot be copied as is into a JSON string
 /// the way Go writes one: below 0x20, 0x80 or above (not ASCII), `"`, `\\`, `<`, `>` or `&`.
 #[inline(always)]
@@ -62,8 +69,9 @@ pub(crate) fn json_special(b: u8) -> bool {
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        __m128i, _mm_add_epi64, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si64, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128,
+        _mm_srli_si128, _mm_sub_epi8,
     };
 
     #[inline(always)]
@@ -107,6 +115,69 @@ mod imp {
         bits as u32
     }
 
+    /// The sum of the 16 bytes of `v`.
+    #[inline(always)]
+    fn byte_sum(v: __m128i) -> usize {
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let sum = unsafe {
+            // Two sums of eight bytes, in the low 16 bits of each half; then added.
+            let halves = _mm_sad_epu8(v, _mm_setzero_si128());
+            _mm_cvtsi128_si64(_mm_add_epi64(halves, _mm_srli_si128::<8>(halves)))
+        };
+        // At most 16 * 255: the cast is exact.
+        sum as usize
+    }
+
+    #[inline]
+    pub(super) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+        // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
+        let (va, vb, vc) = unsafe {
+            (
+                _mm_set1_epi8(a as i8),
+                _mm_set1_epi8(b as i8),
+                _mm_set1_epi8(c as i8),
+            )
+        };
+        // Per byte lane, how many `c` the chunks so far held: summed every 255 chunks, before
+        // a lane can wrap.
+        // SAFETY: as above.
+        let mut lanes = unsafe { _mm_setzero_si128() };
+        let mut chunks_in_lanes = 0;
+        let mut counted = 0;
+        let mut offset = 0;
+        while let Some(chunk) = haystack.get(offset..).and_then(<[u8]>::first_chunk::<16>) {
+            let v = load(chunk);
+            // SAFETY: as above.
+            let (stop, cs) = unsafe {
+                let stop = _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb));
+                (_mm_movemask_epi8(stop) as u32, _mm_cmpeq_epi8(v, vc))
+            };
+            if stop != 0 {
+                let at = stop.trailing_zeros();
+                // SAFETY: as above.
+                let before = unsafe { _mm_movemask_epi8(cs) as u32 } & ((1 << at) - 1);
+                let total = counted + byte_sum(lanes) + before.count_ones() as usize;
+                return (offset + at as usize, total);
+            }
+            // A match is all ones, -1: subtracting it adds one.
+            // SAFETY: as above.
+            lanes = unsafe { _mm_sub_epi8(lanes, cs) };
+            chunks_in_lanes += 1;
+            if chunks_in_lanes == 255 {
+                counted += byte_sum(lanes);
+                // SAFETY: as above.
+                lanes = unsafe { _mm_setzero_si128() };
+                chunks_in_lanes = 0;
+            }
+            offset += 16;
+        }
+        counted += byte_sum(lanes);
+        // Fewer than 16 bytes left: byte by byte.
+        let rest = haystack.get(offset..).unwrap_or_default();
+        let (at, before) = super::find2_counting_bytes(rest, a, b, c);
+        (offset + at, counted + before)
+    }
+
     #[inline(always)]
     pub(super) fn mask_json(chunk: &[u8; 16]) -> u32 {
         let v = load(chunk);
@@ -127,8 +198,24 @@ mod imp {
     }
 }
 
+/// [`find2_counting`] a byte at a time.
+#[inline(always)]
+fn find2_counting_bytes(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+    let at = haystack
+        .iter()
+        .position(|&x| x == a || x == b)
+        .unwrap_or(haystack.len());
+    let before = haystack.get(..at).unwrap_or_default();
+    (at, before.iter().filter(|&&x| x == c).count())
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 mod imp {
+    #[inline(always)]
+    pub(super) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+        super::find2_counting_bytes(haystack, a, b, c)
+    }
+
     #[inline(always)]
     pub(super) fn mask1(chunk: &[u8; 16], needle: u8) -> u32 {
         chunk
@@ -185,6 +272,43 @@ mod tests {
         assert_eq!(mask1(&chunk, 0x80), 1 << 8);
         assert_eq!(mask1(&chunk, 0x00), 0);
         assert_eq!(mask2(&chunk, 0x78, 0x87), 1 | 1 << 15);
+    }
+
+    #[test]
+    fn find2_counting_counts_past_what_a_byte_lane_holds() {
+        for len in [0, 15, 16, 17, 4080, 4095, 4096, 4097, 10_000] {
+            let mut hay = vec![b','; len];
+            assert_eq!(find2_counting(&hay, b'|', b'\n', b','), (len, len));
+            hay.push(b'\n');
+            hay.push(b',');
+            assert_eq!(find2_counting(&hay, b'|', b'\n', b','), (len, len));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn property_test_find2_counting_agrees_with_a_search_and_a_count(
+            haystack in proptest::collection::vec(
+                prop_oneof![4 => Just(b'x'), 2 => Just(b','), 1 => Just(b'|'), 1 => any::<u8>()],
+                0..600,
+            ),
+            stop_at in proptest::option::of(0usize..8000),
+        ) {
+            let mut haystack = haystack;
+            // Long stretches without a stop byte, to cross the 255-chunk sums.
+            if let Some(at) = stop_at {
+                haystack.retain(|&x| x != b'|' && x != b'\n');
+                haystack = haystack.repeat(14);
+                if let Some(x) = haystack.get_mut(at) {
+                    *x = b'|';
+                }
+            }
+            prop_assert_eq!(
+                find2_counting(&haystack, b'|', b'\n', b','),
+                find2_counting_bytes(&haystack, b'|', b'\n', b',')
+            );
+        }
     }
 
     proptest! {

@@ -1,6 +1,7 @@
 use super::error::ParseErrorKind;
 use super::scan;
 use super::span::Span;
+use crate::simd;
 use std::iter::FusedIterator;
 
 /// The tags of a message: a lazy iterator over the `,`-separated pieces of its `#` field, exactly
@@ -85,9 +86,10 @@ impl FusedIterator for Tags<'_> {}
 ///
 /// On error, returns the kind and the byte offset of the offending tag.
 ///
-/// The common case takes vectorisable passes over the field (find its end, count its commas, and
-/// for a field longer than one tag may be, check that no comma-free run is too long); only a
-/// field that breaks a limit is walked tag by tag, to report the first offending tag.
+/// The common case takes one vector pass over the field that finds its end and counts its
+/// commas, and, for a field longer than one tag may be, short searches that check no comma-free
+/// run is too long; only a field that breaks a limit is walked tag by tag, to report the first
+/// offending tag.
 #[inline]
 pub(crate) fn scan_tags<const OPEN: bool>(
     line: &[u8],
@@ -96,19 +98,14 @@ pub(crate) fn scan_tags<const OPEN: bool>(
     max_tag_bytes: u32,
 ) -> Result<(Span, u32), (ParseErrorKind, usize)> {
     let rest = line.get(start..).unwrap_or_default();
-    // The `#` field is usually the last one and a hundred bytes or more: a job for `memchr`.
-    let end = if OPEN {
-        memchr::memchr2(b'|', b'\n', rest)
-    } else {
-        memchr::memchr(b'|', rest)
-    };
-    let end = end.unwrap_or(rest.len());
+    // One pass finds the field's end and counts its commas.
+    let (end, commas) = simd::find2_counting(rest, b'|', if OPEN { b'\n' } else { b'|' }, b',');
     let field = rest.get(..end).unwrap_or_default();
     if field.is_empty() {
         // `#` alone: no tags.
         return Ok((Span::new(start, start), 0));
     }
-    let count = scan::count(b',', field) + 1;
+    let count = commas + 1;
     if count <= max_tags as usize && every_tag_fits(field, max_tag_bytes as usize) {
         // `count <= max_tags`, a `u32`.
         return Ok((Span::new(start, start + end), count as u32));
