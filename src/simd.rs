@@ -5,11 +5,13 @@
 //! compiler enables it for every x86-64 target), so no run-time detection is needed: one unaligned
 //! load, one byte compare and one `movemask` test sixteen bytes, where the SWAR fallback needs
 //! two words of five operations each. On other targets the same masks are computed byte by byte,
-//! in safe code.
+//! in safe code. One search, the counting search over a long `#` field, goes on 32 bytes a step
+//! with AVX2 when the CPU has it (detected at run time, once).
 //!
-//! The `unsafe` blocks are the load (it reads exactly the 16 bytes of a `&[u8; 16]`), the
-//! register-only SSE2 intrinsics (unsafe to call only because they are `#[target_feature]`
-//! functions; SSE2 is always present on x86-64) and `prefetch` (a hint, never a load).
+//! The `unsafe` blocks are the loads (each reads exactly the 16 or 32 bytes of a `&[u8; N]`),
+//! the register-only SSE2 and AVX2 intrinsics (unsafe to call only because they are
+//! `#[target_feature]` functions; SSE2 is always present on x86-64, and the AVX2 function is
+//! only called after the run-time check), and `prefetch` (a hint, never a load).
 #![allow(unsafe_code)]
 
 /// Hints that the cache line holding `p` will be read soon. Only a hint: it never changes what
@@ -50,7 +52,7 @@ pub(crate) fn mask3(chunk: &[u8; 16], a: u8, b: u8, c: u8) -> u32 {
 /// before it: one pass where a search and a count would take two.
 #[inline]
 pub(crate) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
-    imp::find2_counting(haystack, a, b, c)
+    imp::find2_counting(haystack, a, b, c, true)
 }
 
 /// A 16-bit mask with bit `i` set where `chunk[i]` cannot be copied as is into a JSON string
@@ -128,8 +130,16 @@ mod imp {
         sum as usize
     }
 
+    /// With `wide`, a search that goes past [`LONG`] bytes goes on 32 bytes a step when the CPU
+    /// has AVX2 (tests turn it off to test the 16-byte steps on any CPU).
     #[inline]
-    pub(super) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+    pub(super) fn find2_counting(
+        haystack: &[u8],
+        a: u8,
+        b: u8,
+        c: u8,
+        wide: bool,
+    ) -> (usize, usize) {
         // SAFETY: register-only SSE2 instructions, which every x86-64 CPU has (baseline).
         let (va, vb, vc) = unsafe {
             (
@@ -146,6 +156,12 @@ mod imp {
         let mut counted = 0;
         let mut offset = 0;
         while let Some(chunk) = haystack.get(offset..).and_then(<[u8]>::first_chunk::<16>) {
+            if wide && offset == LONG && haystack.len() - offset >= LONG && avx2() {
+                let rest = haystack.get(offset..).unwrap_or_default();
+                // SAFETY: the CPU has AVX2, the one requirement of the function.
+                let (at, before) = unsafe { avx2::find2_counting(rest, a, b, c) };
+                return (offset + at, counted + byte_sum(lanes) + before);
+            }
             let v = load(chunk);
             // SAFETY: as above.
             let (stop, cs) = unsafe {
@@ -176,6 +192,107 @@ mod imp {
         let rest = haystack.get(offset..).unwrap_or_default();
         let (at, before) = super::find2_counting_bytes(rest, a, b, c);
         (offset + at, counted + before)
+    }
+
+    /// Bytes searched 16 at a time before a long search goes on 32 at a time, when it can.
+    const LONG: usize = 64;
+
+    /// Whether the CPU has AVX2 (not part of the x86-64 baseline); detected once, then cached.
+    #[inline(always)]
+    pub(super) fn avx2() -> bool {
+        !cfg!(miri) && std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// The 32-byte forms, for CPUs that have AVX2.
+    // Newer compilers let an AVX2 function call AVX2 intrinsics without `unsafe`; the blocks
+    // stay for the oldest compiler the crate supports (`rust-version`), which needs them.
+    #[allow(unused_unsafe)]
+    mod avx2 {
+        use std::arch::x86_64::{
+            __m256i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_srli_si128, _mm256_castsi256_si128,
+            _mm256_cmpeq_epi8, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_movemask_epi8,
+            _mm256_or_si256, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_setzero_si256,
+            _mm256_sub_epi8,
+        };
+
+        /// The sum of the 32 bytes of `v`.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn byte_sum(v: __m256i) -> usize {
+            // SAFETY: register-only AVX2 instructions; the caller checked the CPU has AVX2.
+            let sum = unsafe {
+                // Four sums of eight bytes, one per 64-bit lane; then added.
+                let quads = _mm256_sad_epu8(v, _mm256_setzero_si256());
+                let pairs = _mm_add_epi64(
+                    _mm256_castsi256_si128(quads),
+                    _mm256_extracti128_si256::<1>(quads),
+                );
+                _mm_cvtsi128_si64(_mm_add_epi64(pairs, _mm_srli_si128::<8>(pairs)))
+            };
+            // At most 32 * 255: the cast is exact.
+            sum as usize
+        }
+
+        /// [`super::find2_counting`] 32 bytes a step.
+        ///
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn find2_counting(
+            haystack: &[u8],
+            a: u8,
+            b: u8,
+            c: u8,
+        ) -> (usize, usize) {
+            // SAFETY: register-only AVX2 instructions; the caller checked the CPU has AVX2.
+            let (va, vb, vc, mut lanes) = unsafe {
+                (
+                    _mm256_set1_epi8(a as i8),
+                    _mm256_set1_epi8(b as i8),
+                    _mm256_set1_epi8(c as i8),
+                    _mm256_setzero_si256(),
+                )
+            };
+            let mut chunks_in_lanes = 0;
+            let mut counted = 0;
+            let mut offset = 0;
+            while let Some(chunk) = haystack.get(offset..).and_then(<[u8]>::first_chunk::<32>) {
+                // SAFETY: `chunk` is a reference to 32 initialised bytes, exactly the bytes the
+                // unaligned load reads; the other instructions are register-only AVX2, and
+                // the caller checked the CPU has AVX2.
+                let (stop, cs) = unsafe {
+                    let v = _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>());
+                    let stop = _mm256_or_si256(_mm256_cmpeq_epi8(v, va), _mm256_cmpeq_epi8(v, vb));
+                    (_mm256_movemask_epi8(stop) as u32, _mm256_cmpeq_epi8(v, vc))
+                };
+                if stop != 0 {
+                    let at = stop.trailing_zeros();
+                    // SAFETY: as above.
+                    let before =
+                        unsafe { _mm256_movemask_epi8(cs) as u32 } & ((1u64 << at) - 1) as u32;
+                    // SAFETY: as above.
+                    let total = counted + unsafe { byte_sum(lanes) } + before.count_ones() as usize;
+                    return (offset + at as usize, total);
+                }
+                // SAFETY: as above.
+                lanes = unsafe { _mm256_sub_epi8(lanes, cs) };
+                chunks_in_lanes += 1;
+                if chunks_in_lanes == 255 {
+                    // SAFETY: as above.
+                    counted += unsafe { byte_sum(lanes) };
+                    // SAFETY: as above.
+                    lanes = unsafe { _mm256_setzero_si256() };
+                    chunks_in_lanes = 0;
+                }
+                offset += 32;
+            }
+            // SAFETY: as above.
+            counted += unsafe { byte_sum(lanes) };
+            // Fewer than 32 bytes left.
+            let rest = haystack.get(offset..).unwrap_or_default();
+            let (at, before) = super::super::find2_counting_bytes(rest, a, b, c);
+            (offset + at, counted + before)
+        }
     }
 
     #[inline(always)]
@@ -211,8 +328,18 @@ fn find2_counting_bytes(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) 
 
 #[cfg(not(target_arch = "x86_64"))]
 mod imp {
+    pub(super) fn avx2() -> bool {
+        false
+    }
+
     #[inline(always)]
-    pub(super) fn find2_counting(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) {
+    pub(super) fn find2_counting(
+        haystack: &[u8],
+        a: u8,
+        b: u8,
+        c: u8,
+        _wide: bool,
+    ) -> (usize, usize) {
         super::find2_counting_bytes(haystack, a, b, c)
     }
 
@@ -278,10 +405,16 @@ mod tests {
     fn find2_counting_counts_past_what_a_byte_lane_holds() {
         for len in [0, 15, 16, 17, 4080, 4095, 4096, 4097, 10_000] {
             let mut hay = vec![b','; len];
-            assert_eq!(find2_counting(&hay, b'|', b'\n', b','), (len, len));
+            for wide in [false, true] {
+                let found = imp::find2_counting(&hay, b'|', b'\n', b',', wide);
+                assert_eq!(found, (len, len), "wide {wide}");
+            }
             hay.push(b'\n');
             hay.push(b',');
-            assert_eq!(find2_counting(&hay, b'|', b'\n', b','), (len, len));
+            for wide in [false, true] {
+                let found = imp::find2_counting(&hay, b'|', b'\n', b',', wide);
+                assert_eq!(found, (len, len), "wide {wide}");
+            }
         }
     }
 
@@ -304,10 +437,10 @@ mod tests {
                     *x = b'|';
                 }
             }
-            prop_assert_eq!(
-                find2_counting(&haystack, b'|', b'\n', b','),
-                find2_counting_bytes(&haystack, b'|', b'\n', b',')
-            );
+            let expected = find2_counting_bytes(&haystack, b'|', b'\n', b',');
+            for wide in [false, true] {
+                prop_assert_eq!(imp::find2_counting(&haystack, b'|', b'\n', b',', wide), expected);
+            }
         }
     }
 
