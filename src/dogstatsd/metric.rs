@@ -100,31 +100,37 @@ pub struct Metric<'b> {
 }
 
 impl<'b> Metric<'b> {
+    #[inline]
     pub(crate) fn bind(line: &'b [u8], layout: MetricLayout) -> Metric<'b> {
         Metric { line, layout }
     }
 
+    #[inline]
     pub(crate) fn layout(&self) -> MetricLayout {
         self.layout
     }
 
     /// The whole message.
+    #[inline]
     pub fn line(&self) -> &'b [u8] {
         self.line
     }
 
     /// The name, exactly as received (no trimming or validation, as the Agent does).
+    #[inline]
     pub fn name(&self) -> &'b [u8] {
         self.layout.name.get(self.line)
     }
 
     /// The type.
+    #[inline]
     pub fn metric_type(&self) -> MetricType {
         self.layout.metric_type
     }
 
     /// The values, parsed lazily (protocol 1.1 packs several: `m:1:2:3|d`). Empty for a set: use
     /// [`set_member`](Self::set_member).
+    #[inline]
     pub fn values(&self) -> Values<'b> {
         if self.layout.metric_type == MetricType::Set {
             return Values::EMPTY;
@@ -140,43 +146,51 @@ impl<'b> Metric<'b> {
     }
 
     /// The raw values text (after the first `:`, up to the first `|`).
+    #[inline]
     pub fn raw_values(&self) -> &'b [u8] {
         self.layout.values.get(self.line)
     }
 
     /// How many samples the message carries: the number of values, or 1 for a set.
+    #[inline]
     pub fn value_count(&self) -> usize {
         self.layout.value_count as usize
     }
 
     /// The member of a set (the whole raw value, `:` included); `None` for other types.
+    #[inline]
     pub fn set_member(&self) -> Option<&'b [u8]> {
         (self.layout.metric_type == MetricType::Set).then(|| self.raw_values())
     }
 
     /// The sample rate of the last `@` field; 1 when absent. Not range-checked here: 0, negative
     /// and > 1 rates are the aggregator's to handle, as in the Agent.
+    #[inline]
     pub fn sample_rate(&self) -> f64 {
         self.layout.sample_rate
     }
 
     /// The tags of the last `#` field, as received.
+    #[inline]
     pub fn tags(&self) -> Tags<'b> {
         Tags::new(self.layout.tags.get(self.line), self.layout.tag_count)
     }
 
     /// The number of tags.
+    #[inline]
     pub fn tag_count(&self) -> usize {
         self.layout.tag_count as usize
     }
 
     /// The timestamp of the last `T` field (always ≥ 1); `None` when absent or when timestamps
     /// are off in the config.
+    #[inline]
     pub fn timestamp(&self) -> Option<i64> {
         self.layout.timestamp
     }
 
     /// The client origin fields (empty unless client origin detection is on).
+    #[inline]
     pub fn origin(&self) -> Origin<'b> {
         self.layout.origin.bind(self.line)
     }

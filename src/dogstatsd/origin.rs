@@ -39,6 +39,7 @@ impl OriginLayout {
         true
     }
 
+    #[inline]
     pub(crate) fn bind(self, line: &[u8]) -> Origin<'_> {
         Origin {
             local_data: self.local_data.map(|s| s.get(line)),
@@ -88,16 +89,19 @@ impl<'b> Origin<'b> {
     }
 
     /// The raw text of the `c:` field, after `c:`.
+    #[inline]
     pub fn local_data(&self) -> Option<&'b [u8]> {
         self.local_data
     }
 
     /// The raw text of the `e:` field, after `e:`.
+    #[inline]
     pub fn external_data(&self) -> Option<&'b [u8]> {
         self.external_data
     }
 
     /// The raw text of the `card:` field, after `card:`.
+    #[inline]
     pub fn cardinality_raw(&self) -> Option<&'b [u8]> {
         self.cardinality
     }
