@@ -183,13 +183,21 @@ fn find2_swar(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
 }
 
 /// A mask of where `needle` is in the (up to) 64 bytes of `haystack` from `base`: bit `i` is set
-/// when `haystack[base + i] == needle`. Sixteen bytes per vector compare; a last partial chunk is
-/// tested as the last sixteen bytes of `haystack`, its bits shifted past the bytes that come
-/// before the chunk; byte by byte only when `haystack` is shorter than sixteen bytes.
+/// when `haystack[base + i] == needle`. Sixteen bytes per vector compare. Fewer than 64 bytes
+/// from `base` are tested as the last 64 bytes of `haystack`, their bits shifted past the bytes
+/// that come before `base`; only a haystack shorter than 64 bytes takes a slower path.
 #[inline]
 pub(crate) fn mask64(needle: u8, haystack: &[u8], base: usize) -> u64 {
-    match haystack.get(base..).and_then(<[u8]>::first_chunk::<64>) {
-        Some(block) => mask_block(needle, block),
+    if let Some(block) = haystack.get(base..).and_then(<[u8]>::first_chunk::<64>) {
+        return mask_block(needle, block);
+    }
+    match haystack.last_chunk::<64>() {
+        // The last 64 bytes, without the bits of the bytes before `base`. (`base` is past the
+        // start of that block, or a whole block would have been there; a `base` past the end
+        // shifts every bit out.)
+        Some(last) => mask_block(needle, last)
+            .checked_shr((base + 64 - haystack.len()) as u32)
+            .unwrap_or(0),
         None => mask_short(needle, haystack, base),
     }
 }
@@ -206,7 +214,7 @@ fn mask_block(needle: u8, block: &[u8; 64]) -> u64 {
     found
 }
 
-/// [`mask64`] when fewer than 64 bytes are left from `base`.
+/// [`mask64`] on a haystack shorter than 64 bytes.
 #[inline(never)]
 fn mask_short(needle: u8, haystack: &[u8], base: usize) -> u64 {
     let mut found = 0u64;
