@@ -276,6 +276,11 @@ mod imp {
                 }
                 // SAFETY: as above.
                 lanes = unsafe { _mm256_sub_epi8(lanes, cs) };
+                if offset % 64 == 0 {
+                    if let Some(ahead) = haystack.get(offset + 1024) {
+                        super::super::prefetch_line(ahead);
+                    }
+                }
                 chunks_in_lanes += 1;
                 if chunks_in_lanes == 255 {
                     // SAFETY: as above.
