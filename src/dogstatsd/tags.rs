@@ -7,8 +7,10 @@ use std::iter::FusedIterator;
 /// The tags of a message: a lazy iterator over the `,`-separated pieces of its `#` field, exactly
 /// as received (no trimming, no dedupe; `#a,,b` yields `a`, an empty tag, `b`).
 ///
-/// It allocates nothing: each tag is a slice of the message. The commas are found 64 bytes at a
-/// time, as a bit mask that the following tags are cut from.
+/// It allocates nothing: each tag is a slice of the message. The commas are found 128 bytes at
+/// a time, as a bit mask that the following tags are cut from. (A wider window needs fewer
+/// loads of the next one, and whether a tag needs one is the branch that random tag lengths
+/// make the CPU mispredict.)
 #[derive(Debug, Clone)]
 pub struct Tags<'b> {
     field: &'b [u8],
@@ -17,7 +19,7 @@ pub struct Tags<'b> {
     /// Where the window after the one `commas` covers starts.
     next_window: usize,
     /// The commas of the current window not passed yet.
-    commas: u64,
+    commas: u128,
     remaining: usize,
 }
 
@@ -54,7 +56,7 @@ impl<'b> Iterator for Tags<'b> {
         }
         loop {
             if self.commas != 0 {
-                let at = self.next_window - 64 + self.commas.trailing_zeros() as usize;
+                let at = self.next_window - 128 + self.commas.trailing_zeros() as usize;
                 self.commas &= self.commas - 1;
                 let tag = self.field.get(self.start..at).unwrap_or_default();
                 self.start = at + 1;
@@ -67,8 +69,9 @@ impl<'b> Iterator for Tags<'b> {
             }
             // Windows follow each other, so `start` (just past a comma of the last one) is
             // never past the next.
-            self.commas = scan::mask64(b',', self.field, self.next_window);
-            self.next_window += 64;
+            self.commas = u128::from(scan::mask64(b',', self.field, self.next_window))
+                | u128::from(scan::mask64(b',', self.field, self.next_window + 64)) << 64;
+            self.next_window += 128;
         }
     }
 
