@@ -345,20 +345,12 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
         None => parse_values(raw_values, colon + 1)?,
     };
 
-    let mut layout = MetricLayout {
-        name: Span::new(0, colon),
-        values: values_span,
-        metric_type,
-        first_value,
-        rest_of_values,
-        value_count,
-        sample_rate: 1.0,
-        tags: Span::default(),
-        tag_count: 0,
-        timestamp: None,
-        origin: OriginLayout::default(),
-    };
-
+    // The fields go to locals, and the layout is built once at the end: built early and
+    // filled in by the field walk, it was copied out field by field to the caller, whose wider
+    // loads then waited on the narrower stores.
+    let mut sample_rate = 1.0;
+    let mut timestamp = None;
+    let mut origin = OriginLayout::default();
     let ((tags, tag_count), fields_end) = walk_fields_to::<OPEN>(
         line,
         type_end + 1,
@@ -368,11 +360,11 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
         |pos, field| {
             match field.first() {
                 Some(b'@') => {
-                    layout.sample_rate = parse_f64(field.get(1..).unwrap_or_default())
+                    sample_rate = parse_f64(field.get(1..).unwrap_or_default())
                         .map_err(|_| err(ParseErrorKind::InvalidSampleRate, pos))?;
                 }
                 Some(b'T') if config.timestamps() => {
-                    layout.timestamp = Some(
+                    timestamp = Some(
                         parse_i64(field.get(1..).unwrap_or_default())
                             .ok()
                             .filter(|&t| t >= 1)
@@ -381,7 +373,7 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
                 }
                 _ => {
                     if config.origin_detection_client() {
-                        layout.origin.record(field, pos);
+                        origin.record(field, pos);
                     }
                 }
             }
@@ -389,8 +381,19 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
         },
     )?;
     end = fields_end;
-    layout.tags = tags;
-    layout.tag_count = tag_count;
+    let layout = MetricLayout {
+        name: Span::new(0, colon),
+        values: values_span,
+        metric_type,
+        first_value,
+        rest_of_values,
+        value_count,
+        sample_rate,
+        tags,
+        tag_count,
+        timestamp,
+        origin,
+    };
     Ok((layout, end))
 }
 
