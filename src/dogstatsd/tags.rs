@@ -136,13 +136,22 @@ fn every_tag_fits(field: &[u8], max: usize) -> bool {
         // `max == 0`: let the exact walk decide.
         return false;
     }
-    let tail = field
-        .get(field.len().saturating_sub(block)..)
-        .unwrap_or_default();
-    field
-        .chunks_exact(block)
-        .chain([tail])
-        .all(|b| scan::find(b',', b).is_some())
+    // Tags are usually much shorter than a block: the first 64 bytes of one mostly hold a
+    // comma, and one mask of them answers.
+    let has_comma = |at: usize| {
+        (block >= 64 && scan::mask64(b',', field, at) != 0)
+            || field
+                .get(at..at + block)
+                .is_some_and(|b| scan::find(b',', b).is_some())
+    };
+    let mut at = 0;
+    while at + block <= field.len() {
+        if !has_comma(at) {
+            return false;
+        }
+        at += block;
+    }
+    has_comma(field.len() - block)
 }
 
 /// The first tag of `field` that breaks a limit, in field order — the tag past `max_tags`, or a
@@ -256,6 +265,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Long tags against a long limit: the blocks of the quick check are 64 bytes or more.
+        #[test]
+        fn property_test_long_tags_fit_like_a_naive_scan(
+            tags in proptest::collection::vec("[a-z]{0,260}", 1..10),
+            next_field in proptest::option::of("[a-z]{0,3}"),
+            max_tag_bytes in 100u32..300,
+        ) {
+            let mut line = tags.join(",");
+            if let Some(f) = next_field {
+                line = format!("{line}|{f}");
+            }
+            let got = scan_tags::<false>(line.as_bytes(), 0, 1000, max_tag_bytes)
+                .map(|(span, count)| (span.end(), count));
+            proptest::prop_assert_eq!(got, naive_scan(line.as_bytes(), 1000, max_tag_bytes));
+        }
+    }
+
     #[test]
     fn enforces_the_tag_limits_with_offsets() {
         assert_eq!(
@@ -272,5 +300,13 @@ mod tests {
             Err((ParseErrorKind::TooManyTags, 0))
         );
         assert!(scan_tags::<false>(b"", 0, 0, 0).is_ok());
+        // A 101-byte tag (bytes 60..161) under a 100-byte limit, so 50-byte blocks: the block
+        // at 100 holds no comma, though the 64 bytes from its start do.
+        let a = "a".repeat(20) + "," + &"a".repeat(38);
+        let line = format!("{a},{},{}", "b".repeat(101), "c".repeat(5));
+        assert_eq!(
+            scan_tags::<false>(line.as_bytes(), 0, 10, 100),
+            Err((ParseErrorKind::TagTooLong, 60))
+        );
     }
 }
