@@ -136,13 +136,20 @@ fn every_tag_fits(field: &[u8], max: usize) -> bool {
         // `max == 0`: let the exact walk decide.
         return false;
     }
-    // Tags are usually much shorter than a block: the first 64 bytes of one mostly hold a
-    // comma, and one mask of them answers.
+    // Tags are usually much shorter than a block: the first few 64-byte masks of one find a
+    // comma, where a search would often go on to `memchr`.
     let has_comma = |at: usize| {
-        (block >= 64 && scan::mask64(b',', field, at) != 0)
-            || field
-                .get(at..at + block)
-                .is_some_and(|b| scan::find(b',', b).is_some())
+        let Some(b) = field.get(at..at + block) else {
+            return false;
+        };
+        let mut w = 0;
+        while w + 64 <= b.len() && w < 256 {
+            if scan::mask64(b',', b, w) != 0 {
+                return true;
+            }
+            w += 64;
+        }
+        scan::find(b',', b.get(w..).unwrap_or_default()).is_some()
     };
     let mut at = 0;
     while at + block <= field.len() {
