@@ -1,5 +1,6 @@
-//! 16-byte compares for the DogStatsD scanner (masks, and a search that counts a byte on the
-//! way) and the logs JSON encoder, and the prefetch hint of the serializer: the one module of the crate allowed `unsafe`, for CPU instructions.
+//! Vector compares for the DogStatsD scanner (16-byte masks, and a search that counts a byte
+//! on the way) and the logs JSON encoder, and the prefetch hint of the serializer: the one
+//! module of the crate allowed `unsafe`, for CPU instructions.
 //!
 //! On x86-64, SSE2 is part of the baseline instruction set (every x86-64 CPU has it, and the
 //! compiler enables it for every x86-64 target), so no run-time detection is needed: one unaligned
@@ -12,6 +13,9 @@
 //! the register-only SSE2 and AVX2 intrinsics (unsafe to call only because they are
 //! `#[target_feature]` functions; SSE2 is always present on x86-64, and the AVX2 function is
 //! only called after the run-time check), and `prefetch` (a hint, never a load).
+//!
+//! CI runs this module's unit tests under Miri twice: as built for baseline x86-64 (the SSE2
+//! paths), and with `-C target-feature=+avx2` (the AVX2 path).
 #![allow(unsafe_code)]
 
 /// Hints that the cache line holding `p` will be read soon. Only a hint: it never changes what
@@ -130,8 +134,9 @@ mod imp {
         sum as usize
     }
 
-    /// With `wide`, a search that goes past [`LONG`] bytes goes on 32 bytes a step when the CPU
-    /// has AVX2 (tests turn it off to test the 16-byte steps on any CPU).
+    /// With `wide`, a search still going after [`LONG`] bytes, with [`LONG`] or more left, goes
+    /// on 32 bytes a step when the CPU has AVX2 (tests turn it off to test the 16-byte steps on
+    /// any CPU).
     #[inline]
     pub(super) fn find2_counting(
         haystack: &[u8],
@@ -200,7 +205,7 @@ mod imp {
     /// Whether the CPU has AVX2 (not part of the x86-64 baseline); detected once, then cached.
     #[inline(always)]
     pub(super) fn avx2() -> bool {
-        !cfg!(miri) && std::arch::is_x86_feature_detected!("avx2")
+        std::arch::is_x86_feature_detected!("avx2")
     }
 
     /// The 32-byte forms, for CPUs that have AVX2.
@@ -216,6 +221,9 @@ mod imp {
         };
 
         /// The sum of the 32 bytes of `v`.
+        ///
+        /// # Safety
+        /// The CPU must have AVX2.
         #[inline]
         #[target_feature(enable = "avx2")]
         unsafe fn byte_sum(v: __m256i) -> usize {
@@ -333,10 +341,6 @@ fn find2_counting_bytes(haystack: &[u8], a: u8, b: u8, c: u8) -> (usize, usize) 
 
 #[cfg(not(target_arch = "x86_64"))]
 mod imp {
-    pub(super) fn avx2() -> bool {
-        false
-    }
-
     #[inline(always)]
     pub(super) fn find2_counting(
         haystack: &[u8],
@@ -408,7 +412,11 @@ mod tests {
 
     #[test]
     fn find2_counting_counts_past_what_a_byte_lane_holds() {
-        for len in [0, 15, 16, 17, 4080, 4095, 4096, 4097, 10_000] {
+        // The 16-byte lanes are summed after 255 chunks (4080 bytes); the 32-byte ones, which
+        // start at byte 64, after 64 + 255 * 32 = 8224 bytes, and again at 16384.
+        for len in [
+            0, 15, 16, 17, 4080, 4095, 4096, 4097, 8223, 8224, 8225, 16_384, 16_385,
+        ] {
             let mut hay = vec![b','; len];
             for wide in [false, true] {
                 let found = imp::find2_counting(&hay, b'|', b'\n', b',', wide);

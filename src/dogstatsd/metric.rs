@@ -345,9 +345,9 @@ pub(crate) fn parse_metric_to<const OPEN: bool>(
         None => parse_values(raw_values, colon + 1)?,
     };
 
-    // The fields go to locals, and the layout is built once at the end: built early and
-    // filled in by the field walk, it was copied out field by field to the caller, whose wider
-    // loads then waited on the narrower stores.
+    // The fields go to locals, and the layout is built once at the end, from them. (A layout
+    // filled in by the walk lives in memory and is copied out field by field to the caller,
+    // whose wider loads then wait on the narrower stores.)
     let mut sample_rate = 1.0;
     let mut timestamp = None;
     let mut origin = OriginLayout::default();

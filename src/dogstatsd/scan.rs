@@ -195,8 +195,9 @@ pub(crate) fn mask64(needle: u8, haystack: &[u8], base: usize) -> u64 {
         // The last 64 bytes, without the bits of the bytes before `base`. (`base` is past the
         // start of that block, or a whole block would have been there; a `base` past the end
         // shifts every bit out.)
-        Some(last) => mask_block(needle, last)
-            .checked_shr((base + 64 - haystack.len()) as u32)
+        Some(last) => u32::try_from(base + 64 - haystack.len())
+            .ok()
+            .and_then(|shift| mask_block(needle, last).checked_shr(shift))
             .unwrap_or(0),
         None => mask_short(needle, haystack, base),
     }

@@ -124,8 +124,8 @@ pub(crate) fn scan_tags<const OPEN: bool>(
 ///
 /// A tag longer than `max` is a comma-free run of `max + 1` bytes, and such a run contains a whole
 /// block of `(max + 1) / 2` bytes (blocks cut from the field's start), or, at the field's end,
-/// its last `(max + 1) / 2` bytes. So it is enough that each of those holds a comma — one short
-/// search per block.
+/// its last `(max + 1) / 2` bytes. So it is enough that each of those holds a comma: up to four
+/// 64-byte masks from the block's start, then a search of the rest of the block.
 #[inline]
 fn every_tag_fits(field: &[u8], max: usize) -> bool {
     if field.len() <= max {
@@ -285,6 +285,25 @@ mod tests {
             if let Some(f) = next_field {
                 line = format!("{line}|{f}");
             }
+            let got = scan_tags::<false>(line.as_bytes(), 0, 1000, max_tag_bytes)
+                .map(|(span, count)| (span.end(), count));
+            proptest::prop_assert_eq!(got, naive_scan(line.as_bytes(), 1000, max_tag_bytes));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Limits near the default (1 KiB): blocks over 320 bytes, searched past their first
+        /// four masks.
+        #[test]
+        fn property_test_tags_near_the_default_limit_fit_like_a_naive_scan(
+            tags in proptest::collection::vec(
+                proptest::prop_oneof![1 => "[a-z]{0,40}", 1 => "[a-z]{300,2000}"],
+                1..6,
+            ),
+            max_tag_bytes in 640u32..2000,
+        ) {
+            let line = tags.join(",");
             let got = scan_tags::<false>(line.as_bytes(), 0, 1000, max_tag_bytes)
                 .map(|(span, count)| (span.end(), count));
             proptest::prop_assert_eq!(got, naive_scan(line.as_bytes(), 1000, max_tag_bytes));
