@@ -2,6 +2,11 @@
 //! --tool=cachegrind`): `cargo run --release --example aggregate_profile -- [corpus] [passes]
 //! [parse-only]`.
 
+// The benches' corpus reader (it panics, naming the file, when the corpus cannot be read).
+#[path = "../benches/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
 use dogpipe::{Aggregator, AggregatorConfig, Message, ParserConfig, parse_packet};
 
 fn main() {
@@ -10,22 +15,8 @@ fn main() {
     let passes: i64 = args.next().and_then(|p| p.parse().ok()).unwrap_or(3);
     let parse_only = args.next().is_some();
     let path = format!("../shared/corpus/{name}_16m.bin.zst");
-    let Ok(compressed) = std::fs::read(&path) else {
-        eprintln!("cannot read {path}");
-        std::process::exit(1);
-    };
-    let Ok(raw) = zstd::decode_all(&compressed[..]) else {
-        eprintln!("cannot decompress {path}");
-        std::process::exit(1);
-    };
-    let mut datagrams = Vec::new();
-    let mut rest = &raw[..];
-    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-        let len = u32::from_le_bytes(*len) as usize;
-        let Some(d) = tail.get(..len) else { break };
-        datagrams.push(d);
-        rest = &tail[len..];
-    }
+    let corpus = common::load("corpus", &path.into());
+    let datagrams: Vec<&[u8]> = corpus.datagrams().collect();
     let config = ParserConfig::default();
     let mut agg = Aggregator::new(AggregatorConfig::default().with_hostname("profile"));
     let mut n = 0u64;

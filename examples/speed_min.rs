@@ -4,6 +4,11 @@
 //! is the figure least disturbed by other work on a shared machine; use it to compare two
 //! builds run alternately.
 
+// The benches' corpus reader (it panics, naming the file, when the corpus cannot be read).
+#[path = "../benches/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
 use dogpipe::{Aggregator, AggregatorConfig, Message, ParserConfig, parse_packet};
 use std::hint::black_box;
 use std::time::Instant;
@@ -14,21 +19,8 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "decode".into());
     let passes: usize = args.next().and_then(|p| p.parse().ok()).unwrap_or(40);
     let path = format!("../shared/corpus/{name}_16m.bin.zst");
-    let Some(raw) = std::fs::read(&path)
-        .ok()
-        .and_then(|c| zstd::decode_all(&c[..]).ok())
-    else {
-        eprintln!("cannot read {path}");
-        std::process::exit(1);
-    };
-    let mut datagrams = Vec::new();
-    let mut rest = &raw[..];
-    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-        let len = u32::from_le_bytes(*len) as usize;
-        let Some(d) = tail.get(..len) else { break };
-        datagrams.push(d);
-        rest = tail.get(len..).unwrap_or_default();
-    }
+    let corpus = common::load("corpus", &path.into());
+    let datagrams: Vec<&[u8]> = corpus.datagrams().collect();
     let messages: usize = datagrams.iter().map(|d| dogpipe::lines(d).count()).sum();
     let origin = ParserConfig::default().with_origin_detection_client(true);
     let plain = ParserConfig::default();
